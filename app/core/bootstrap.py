@@ -1,0 +1,32 @@
+"""Initial data: every enabled module's idempotent loader, in one transaction."""
+
+from __future__ import annotations
+
+import structlog
+
+from app.core.config import Settings
+from app.core.database import create_engine, create_sessionmaker
+from app.core.modules import load_modules
+
+log = structlog.get_logger("app.init")
+
+
+async def load_initial_data(settings: Settings) -> list[str]:
+    """Run each module's `initial_data`; returns the names of the modules that loaded data.
+
+    Loaders must be idempotent (insert what is missing, never duplicate), so `init` can run on
+    every start and from several hosts at once.
+    """
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    loaded: list[str] = []
+    try:
+        async with sessionmaker() as session, session.begin():
+            for spec in load_modules(settings):
+                if spec.initial_data is not None:
+                    await spec.initial_data(session, settings)
+                    loaded.append(spec.name)
+                    log.info("initial_data_loaded", module=spec.name)
+    finally:
+        await engine.dispose()
+    return loaded

@@ -1,0 +1,308 @@
+"""Application settings, read from environment variables and optional `env/.env.<env>` files.
+
+Every setting is documented in `env/.env.example`. Invalid configuration fails at start with one
+line that names the setting (`ConfigError`), never with a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal, cast
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+ENV_DIR = BASE_DIR / "env"
+
+Environment = Literal["dev", "test", "prod"]
+Dialect = Literal["sqlite", "postgresql", "mysql"]
+
+# Values that must never be a production SECRET_KEY: documentation placeholders and the usual
+# defaults copied from tutorials.
+KNOWN_WEAK_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "secret",
+        "secret-key",
+        "your-secret-key",
+        "please-change-me",
+        "please-change-this-secret-key-in-production",
+        "replace-me-with-a-long-random-string-of-at-least-32-characters",
+        "dev",
+        "development",
+        "test",
+    }
+)
+MIN_SECRET_LENGTH = 32
+
+# Accepted URL schemes and the async driver each one is normalised to, so that operators can
+# paste the URL their database provider gives them.
+_DRIVER_FOR_SCHEME: dict[str, str] = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mysql+asyncmy",
+    "mysql+asyncmy": "mysql+asyncmy",
+    "mariadb+asyncmy": "mysql+asyncmy",
+}
+
+
+class ConfigError(Exception):
+    """Raised when the configuration is invalid; its message is one line naming the setting."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, validate_default=True, frozen=True
+    )
+
+    app_env: Environment = "dev"
+    app_name: str = "FastapiAdmin"
+    data_dir: Path = Path("data")
+
+    # --- database -------------------------------------------------------------------------
+    database_url: str = ""
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_pool_timeout: float = Field(default=3.0, gt=0, le=60)
+    db_pool_recycle: int = Field(default=1800, ge=-1)
+    db_connect_timeout: float = Field(default=3.0, gt=0, le=60)
+    db_statement_timeout: float = Field(default=15.0, gt=0, le=3600)
+    db_lock_timeout: float = Field(default=5.0, gt=0, le=3600)
+    db_echo: bool = False
+    sqlite_busy_timeout: float = Field(default=5.0, gt=0, le=600)
+
+    # --- cache / coordination -------------------------------------------------------------
+    redis_url: str = ""
+    cache_prefix: str = Field(default="fa:", min_length=1, max_length=64)
+    redis_socket_timeout: float = Field(default=1.0, gt=0, le=60)
+    redis_connect_timeout: float = Field(default=1.0, gt=0, le=60)
+
+    # --- security -------------------------------------------------------------------------
+    secret_key: SecretStr | None = None
+    cors_origins: Annotated[list[str], NoDecode] = []
+    cors_allow_credentials: bool = True
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+    hsts_enabled: bool | None = None
+
+    # --- HTTP, docs, logging --------------------------------------------------------------
+    docs_enabled: bool | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    gzip_minimum_size: int = Field(default=1000, ge=0)
+    health_check_timeout: float = Field(default=2.0, gt=0, le=30)
+
+    # --- process --------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=256)
+    auto_migrate: bool | None = None
+    modules: Annotated[list[str], NoDecode] = ["monitor"]
+
+    # ---------------------------------------------------------------------- validators --
+    @field_validator("cors_origins", "trusted_proxies", "modules", mode="before")
+    @classmethod
+    def _parse_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin like https://admin.example.com")
+        return [origin.rstrip("/") for origin in value]
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        if not value:
+            return value  # filled from data_dir in the model validator
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL") from None
+        driver = _DRIVER_FOR_SCHEME.get(url.drivername)
+        if driver is None:
+            raise ValueError(
+                f"unsupported scheme {url.drivername!r}; use sqlite+aiosqlite, "
+                "postgresql+asyncpg or mysql+asyncmy"
+            )
+        return url.set(drivername=driver).render_as_string(hide_password=False)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if not self.database_url:
+            db_file = (self.resolved_data_dir / "fastapiadmin.db").as_posix()
+            object.__setattr__(self, "database_url", f"sqlite+aiosqlite:///{db_file}")
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError(
+                "CORS_ORIGINS: '*' cannot be combined with CORS_ALLOW_CREDENTIALS=true; "
+                "list the origins"
+            )
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError(
+                "WORKERS: more than one worker process needs REDIS_URL; the in-process cache "
+                "cannot share sessions, revocations and rate limits between processes"
+            )
+        if self.app_env == "prod":
+            self._check_production()
+        return self
+
+    def _check_production(self) -> None:
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if not key:
+            raise ValueError("SECRET_KEY: required in production (at least 32 random characters)")
+        if len(key) < MIN_SECRET_LENGTH:
+            raise ValueError(f"SECRET_KEY: must be at least {MIN_SECRET_LENGTH} characters")
+        if key.lower() in KNOWN_WEAK_SECRETS or len(set(key)) < 10:
+            raise ValueError("SECRET_KEY: is a known or low-entropy value; generate a random one")
+        if "*" in self.cors_origins:
+            raise ValueError("CORS_ORIGINS: '*' is not allowed in production; list the origins")
+
+    # ----------------------------------------------------------------------- derived --
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        """The data folder as an absolute path (relative paths are taken from the project root)."""
+        return self.data_dir if self.data_dir.is_absolute() else BASE_DIR / self.data_dir
+
+    @property
+    def db_dialect(self) -> Dialect:
+        """`sqlite`, `postgresql` or `mysql` (MariaDB counts as mysql)."""
+        name = make_url(self.database_url).get_backend_name()
+        if name == "mariadb":
+            return "mysql"
+        if name not in ("sqlite", "postgresql", "mysql"):  # pragma: no cover - validated above
+            raise ValueError(name)
+        return name  # type: ignore[return-value]
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "prod"
+
+    @property
+    def docs_on(self) -> bool:
+        """Docs are on by default except in production, where they must be enabled explicitly."""
+        return self.docs_enabled if self.docs_enabled is not None else not self.is_production
+
+    @property
+    def migrate_on_start(self) -> bool:
+        """Apply pending migrations on `run`: default on outside production, off in production."""
+        return self.auto_migrate if self.auto_migrate is not None else not self.is_production
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format == "auto":
+            return self.is_production
+        return self.log_format == "json"
+
+    @property
+    def secret(self) -> str:
+        """The signing secret. `load_settings` guarantees it is set."""
+        if self.secret_key is None:  # pragma: no cover - load_settings always fills it
+            raise ConfigError("SECRET_KEY: not set")
+        return self.secret_key.get_secret_value()
+
+
+def env_file_for(env: str) -> Path:
+    """The optional settings file for an environment: `env/.env.<env>`."""
+    return ENV_DIR / f".env.{env}"
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    loc = [str(part) for part in error.get("loc", ())]
+    if loc:
+        return f"invalid setting {loc[0].upper()}: {message}"
+    # Model-level errors start with the setting name already.
+    return f"invalid setting {message}"
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """A secret generated once per machine for dev and kept in the data folder (mode 0600)."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        value = path.read_text(encoding="utf-8").strip()
+        if len(value) >= MIN_SECRET_LENGTH:
+            return value
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def load_settings(env: str | None = None, **overrides: Any) -> Settings:
+    """Build the settings for `env` (default: `APP_ENV`, else `dev`).
+
+    Precedence: explicit overrides > environment variables > `env/.env.<env>` > defaults.
+
+    Raises:
+        ConfigError: one line naming the invalid setting.
+    """
+    chosen = env or os.environ.get("APP_ENV") or "dev"
+    if chosen not in ("dev", "test", "prod"):
+        raise ConfigError(f"invalid setting APP_ENV: {chosen!r} is not one of dev, test, prod")
+    env_file = env_file_for(chosen)
+    try:
+        settings = Settings(
+            _env_file=env_file if env_file.is_file() else None,
+            app_env=cast(Environment, chosen),
+            **overrides,
+        )
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc)) from None
+    if settings.secret_key is None:
+        # Production was refused above; dev keeps a generated key across restarts, tests get
+        # a fresh one per process unless they set SECRET_KEY.
+        secret = (
+            _dev_secret(settings.resolved_data_dir)
+            if settings.app_env == "dev"
+            else secrets.token_urlsafe(48)
+        )
+        settings = settings.model_copy(update={"secret_key": SecretStr(secret)})
+    return settings

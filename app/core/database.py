@@ -1,0 +1,172 @@
+"""Database engine, declarative base and the per-request session.
+
+One engine per process, built for the configured dialect with every timeout set, so that an
+outage answers 503 within seconds instead of hanging:
+
+- SQLite: WAL, foreign keys on, a busy timeout.
+- PostgreSQL (asyncpg): connect timeout, server-side `statement_timeout`, `lock_timeout` and
+  `idle_in_transaction_session_timeout`, plus a client-side command timeout.
+- MySQL 8 / MariaDB 10.11 (asyncmy): connect timeout, `innodb_lock_wait_timeout`, and the
+  statement limit each server knows (`max_statement_time` on MariaDB, `max_execution_time` on
+  MySQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from app.core.config import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every model; its metadata carries the constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class TimestampMixin:
+    """`created_at` / `updated_at`, set by the application clock in UTC."""
+
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for `create_async_engine`, per dialect."""
+    dialect = settings.db_dialect
+    options: dict[str, Any] = {"echo": settings.db_echo}
+    if dialect == "sqlite":
+        url = make_url(settings.database_url)
+        if url.database and url.database != ":memory:":
+            options["connect_args"] = {"timeout": settings.sqlite_busy_timeout}
+        return options
+
+    options.update(
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        pool_pre_ping=True,
+    )
+    if dialect == "postgresql":
+        options["connect_args"] = {
+            "timeout": settings.db_connect_timeout,
+            # Client-side guard in case the server stops answering altogether.
+            "command_timeout": settings.db_statement_timeout + 1,
+            "server_settings": {
+                "application_name": settings.app_name.lower(),
+                "statement_timeout": str(int(settings.db_statement_timeout * 1000)),
+                "lock_timeout": str(int(settings.db_lock_timeout * 1000)),
+                "idle_in_transaction_session_timeout": str(
+                    int((settings.db_statement_timeout + 30) * 1000)
+                ),
+            },
+        }
+    else:  # mysql / mariadb
+        options["connect_args"] = {
+            "connect_timeout": max(1, round(settings.db_connect_timeout)),
+            # Client-side guard: a frozen server must not hold a request forever.
+            "read_timeout": settings.db_statement_timeout + 1,
+            "charset": "utf8mb4",
+        }
+    return options
+
+
+def _install_connect_hooks(engine: AsyncEngine, settings: Settings) -> None:
+    dialect = settings.db_dialect
+    if dialect == "sqlite":
+        busy_ms = int(settings.sqlite_busy_timeout * 1000)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            # WAL lets readers proceed during a write; `memory` databases ignore it.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    elif dialect == "mysql":
+        lock_seconds = max(1, round(settings.db_lock_timeout))
+        statement_seconds = settings.db_statement_timeout
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _mysql_session(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT VERSION()")
+            version = str(cursor.fetchone()[0]).lower()
+            cursor.execute(f"SET SESSION innodb_lock_wait_timeout = {lock_seconds}")
+            if "mariadb" in version:
+                cursor.execute(f"SET SESSION max_statement_time = {statement_seconds:.3f}")
+            else:
+                cursor.execute(f"SET SESSION max_execution_time = {int(statement_seconds * 1000)}")
+            cursor.execute("SET SESSION time_zone = '+00:00'")
+            cursor.close()
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Create the process's engine for `settings.database_url`."""
+    if settings.db_dialect == "sqlite":
+        database = make_url(settings.database_url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(settings.database_url, **engine_options(settings))
+    _install_connect_hooks(engine, settings)
+    return engine
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit (responses are built after it)."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session and one transaction per request: commit on success, roll back on error.
+
+    Declared with `scope="function"` (see `SessionDep`) so the commit happens before the
+    response is sent: a failing commit becomes an error response, never a false 2xx.
+    """
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,232 @@
+"""The `AppError` family and the one place that turns exceptions into error envelopes.
+
+Modules subclass these in their `exceptions.py` (`class UserNotFound(NotFound)`), raise them
+from services, and never build error responses themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.core.cache import CacheUnavailableError
+from app.core.responses import ErrorDetail, error_response
+
+log = structlog.get_logger("app.errors")
+
+
+class AppError(Exception):
+    """Base of every expected error. `message` is safe to show to the client."""
+
+    status_code: ClassVar[int] = 400
+    default_message: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        errors: Sequence[ErrorDetail | Mapping[str, Any]] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+class BadRequest(AppError):
+    status_code = 400
+    default_message = "Bad request"
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    default_message = "Not authenticated"
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", "Bearer")
+
+
+class PermissionDenied(AppError):
+    status_code = 403
+    default_message = "Permission denied"
+
+
+class NotFound(AppError):
+    status_code = 404
+    default_message = "Not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    default_message = "Conflict"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    default_message = "Payload too large"
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    default_message = "Validation failed"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    default_message = "Too many requests"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.headers["Retry-After"] = str(max(1, int(retry_after)))
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    default_message = "Service temporarily unavailable"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.headers["Retry-After"] = str(max(1, int(retry_after)))
+
+
+# --------------------------------------------------------------------------- handlers --
+
+
+async def _app_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return error_response(exc.status_code, exc.message, exc.errors, exc.headers)
+
+
+def validation_details(errors: Sequence[Any]) -> list[ErrorDetail]:
+    """Field errors without echoing the submitted values (they may be secrets)."""
+    details = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        location = (
+            loc[0] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else None
+        )
+        field_parts = loc[1:] if location else loc
+        details.append(
+            ErrorDetail(
+                field=".".join(field_parts) or None,
+                location=location,
+                message=str(error.get("msg", "invalid value")),
+                type=str(error.get("type", "value_error")),
+            )
+        )
+    return details
+
+
+async def _request_validation(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = validation_details(exc.errors())
+    fields = ", ".join(sorted({d.field for d in details if d.field}))
+    message = f"Validation failed: {fields}" if fields else "Validation failed"
+    return error_response(422, message, details)
+
+
+async def _http_exception(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    try:
+        default = HTTPStatus(status).phrase
+    except ValueError:
+        default = "Error"
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail else default
+    if status == 404 and message == "Not Found":
+        message = "Not found"
+    return error_response(status, message, headers=exc.headers)
+
+
+# Constraint names follow the naming convention (`uq_<table>_<column>`), so the violated field
+# can be named without showing SQL or the offending value.
+_CONSTRAINT_PATTERNS = (
+    re.compile(r'constraint "(?P<name>[\w]+)"'),  # PostgreSQL
+    re.compile(r"for key '(?:[\w]+\.)?(?P<name>[\w]+)'"),  # MySQL / MariaDB
+    re.compile(r"UNIQUE constraint failed: (?P<cols>[\w.]+(?:, [\w.]+)*)"),  # SQLite
+)
+
+
+def _conflict_fields(message: str) -> list[str]:
+    for pattern in _CONSTRAINT_PATTERNS:
+        match = pattern.search(message)
+        if not match:
+            continue
+        groups = match.groupdict()
+        if groups.get("cols"):
+            return [col.rsplit(".", 1)[-1] for col in groups["cols"].split(", ")]
+        name = groups.get("name") or ""
+        if name.startswith("uq_"):
+            return [name]
+    return []
+
+
+async def _integrity_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, sa_exc.IntegrityError)
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    lowered = text.lower()
+    if "foreign key" in lowered:
+        return error_response(
+            409, "Conflict: the record is referenced by, or refers to, a missing record"
+        )
+    fields = _conflict_fields(text)
+    details = [ErrorDetail(field=f, message="already exists", type="unique") for f in fields]
+    return error_response(409, "Conflict: a record with the same unique value exists", details)
+
+
+def is_dependency_outage(exc: BaseException) -> bool:
+    """True for errors that mean the database is unreachable, overloaded or timing out."""
+    if isinstance(exc, sa_exc.TimeoutError):  # pool exhausted
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if is_dependency_outage(exc):
+        log.warning("database_unavailable", error=type(exc).__name__)
+        return error_response(
+            503, "Service temporarily unavailable: database", headers={"Retry-After": "5"}
+        )
+    log.error("database_error", exc_info=exc)
+    return error_response(500, "Internal server error")
+
+
+async def _cache_unavailable(_request: Request, exc: Exception) -> Response:
+    log.warning("cache_unavailable", error=str(exc))
+    return error_response(
+        503, "Service temporarily unavailable: cache", headers={"Retry-After": "5"}
+    )
+
+
+async def _os_timeout(_request: Request, exc: Exception) -> Response:
+    # Raised by drivers when a dependency stops answering (asyncio/socket timeouts, refused
+    # connections); anything else of this kind is still not the client's fault.
+    log.warning("dependency_timeout", error=type(exc).__name__)
+    return error_response(503, "Service temporarily unavailable", headers={"Retry-After": "5"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; unhandled exceptions become a generic 500 in the middleware."""
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(sa_exc.IntegrityError, _integrity_error)
+    app.add_exception_handler(sa_exc.SQLAlchemyError, _database_error)
+    app.add_exception_handler(CacheUnavailableError, _cache_unavailable)
+    app.add_exception_handler(TimeoutError, _os_timeout)
+    app.add_exception_handler(ConnectionError, _os_timeout)

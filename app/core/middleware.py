@@ -1,0 +1,161 @@
+"""HTTP middleware: request id, access log, security headers, last-resort 500, proxies, CORS.
+
+`RequestContextMiddleware` is plain ASGI (no `BaseHTTPMiddleware`): it sits on every request's
+path, so it adds headers in `send` without buffering bodies.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from app.core.config import Settings
+from app.core.context import request_id_var, user_id_var
+from app.core.responses import error_response
+
+access_log = structlog.get_logger("app.access")
+error_log = structlog.get_logger("app.errors")
+
+REQUEST_ID_HEADER = "x-request-id"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+# JSON API responses: nothing may be framed, sniffed or loaded from them.
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# The docs pages run the bundled Swagger UI / ReDoc scripts (inline bootstrap, web workers).
+_DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+def _security_headers(
+    settings: Settings,
+) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+    common = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    ]
+    hsts = settings.hsts_enabled if settings.hsts_enabled is not None else settings.is_production
+    if hsts:
+        common.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+    api = [*common, (b"content-security-policy", _API_CSP.encode())]
+    docs = [*common, (b"content-security-policy", _DOCS_CSP.encode())]
+    return api, docs
+
+
+class RequestContextMiddleware:
+    """Request id in and out, one access log line, security headers, and a generic 500.
+
+    The request id comes from `X-Request-ID` when it is sane (letters, digits, `._:-`, at most
+    128 characters), otherwise a new one is made; it is echoed on every response and bound to
+    every log line of the request.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, docs_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.docs_prefixes = docs_prefixes
+        self.api_headers, self.docs_headers = _security_headers(settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        rid_token = request_id_var.set(request_id)
+        uid_token = user_id_var.set(None)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        path: str = scope.get("path", "")
+        extra = self.docs_headers if path.startswith(self.docs_prefixes) else self.api_headers
+        status = 500
+        started = False
+        start = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                headers.extend(item for item in extra if item[0] not in present)
+                if b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # the last resort: never a traceback to the client
+            error_log.error("unhandled_exception", path=path, exc_info=exc)
+            if not started:
+                response = error_response(500, "Internal server error")
+                await response(scope, receive, send_wrapper)
+            else:
+                raise
+        finally:
+            access_log.info(
+                "request",
+                method=scope.get("method"),
+                path=path,
+                route=_route_template(scope),
+                status=status,
+                duration_ms=round((time.perf_counter() - start) * 1000, 2),
+                client=(scope.get("client") or ("-",))[0],
+                user_id=user_id_var.get(),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+            user_id_var.reset(uid_token)
+            request_id_var.reset(rid_token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _SANE_REQUEST_ID.match(candidate) else None
+    return None
+
+
+def _route_template(scope: Scope) -> str | None:
+    route: Any = scope.get("route")
+    return getattr(route, "path_format", None) or getattr(route, "path", None)
+
+
+def build_middleware(settings: Settings, docs_prefixes: tuple[str, ...]) -> list[Middleware]:
+    """The middleware stack, outermost first."""
+    stack: list[Middleware] = []
+    if settings.trusted_proxies:
+        # Only these peers may set X-Forwarded-For / -Proto; anyone else's headers are ignored.
+        stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies))
+    stack.append(
+        Middleware(RequestContextMiddleware, settings=settings, docs_prefixes=docs_prefixes)
+    )
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_credentials=settings.cors_allow_credentials
+                and "*" not in settings.cors_origins,
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
+                expose_headers=["X-Request-ID", "Retry-After", "Content-Disposition"],
+                max_age=600,
+            )
+        )
+    stack.append(Middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_size))
+    return stack

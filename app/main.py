@@ -1,0 +1,84 @@
+"""The application factory.
+
+`uvicorn --factory app.main:create_app` (what `python main.py run` does) builds one app per
+worker process: settings, logging, the database engine, the cache, middleware, error handlers,
+docs and the routers of every enabled module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+
+from app.core.cache import create_cache
+from app.core.config import Settings, load_settings
+from app.core.database import create_engine, create_sessionmaker
+from app.core.docs import DOCS_PREFIXES, OPENAPI_URL, install_docs
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import build_middleware
+from app.core.modules import load_modules
+
+log = structlog.get_logger("app")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    if settings.is_production:
+        # Production never migrates implicitly; refuse to serve a schema the code does not expect.
+        from app.core.migrations import pending_message
+
+        message = await pending_message(app.state.engine)
+        if message:
+            raise RuntimeError(message)
+    log.info(
+        "startup",
+        env=settings.app_env,
+        database=settings.db_dialect,
+        cache=app.state.cache.backend,
+        modules=list(settings.modules),
+    )
+    try:
+        yield
+    finally:
+        await app.state.cache.close()
+        await app.state.engine.dispose()
+        log.info("shutdown")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application for `settings` (default: from the environment)."""
+    settings = settings or load_settings()
+    configure_logging(settings)
+    modules = load_modules(settings)
+
+    app = FastAPI(
+        title=settings.app_name,
+        version="0.1.0",
+        summary="Enterprise admin backend: identity, RBAC, audit, monitoring, jobs, files.",
+        openapi_url=OPENAPI_URL if settings.docs_on else None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        middleware=build_middleware(settings, DOCS_PREFIXES),
+    )
+    app.state.settings = settings
+    app.state.engine = create_engine(settings)
+    app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    app.state.cache = create_cache(
+        settings.redis_url,
+        prefix=settings.cache_prefix,
+        socket_timeout=settings.redis_socket_timeout,
+        connect_timeout=settings.redis_connect_timeout,
+    )
+    install_error_handlers(app)
+    if settings.docs_on:
+        install_docs(app)
+    for spec in modules:
+        for router in spec.routers:
+            app.include_router(router)
+    return app

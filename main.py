@@ -1,0 +1,239 @@
+"""FastapiAdmin command line: run the server, manage migrations, load initial data.
+
+python main.py run                      # dev, SQLite + in-process cache, migrates itself
+python main.py run --env=prod --workers 4
+python main.py upgrade | downgrade -1 | current | history | check
+python main.py revision "add invoices"
+python main.py init
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from app.core.config import ConfigError, Settings, load_settings
+
+cli = typer.Typer(
+    name="fastapiadmin",
+    help="FastapiAdmin: enterprise admin backend on FastAPI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+
+class Env(StrEnum):
+    dev = "dev"
+    test = "test"
+    prod = "prod"
+
+
+EnvOption = Annotated[
+    Env | None,
+    typer.Option(
+        "--env", "-e", help="Settings environment (reads env/.env.<env>); default APP_ENV or dev."
+    ),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_for(env: Env | None, **overrides: Any) -> Settings:
+    """Load settings for `env` and export APP_ENV so worker processes load the same ones."""
+    if env is not None:
+        os.environ["APP_ENV"] = env.value
+    try:
+        return load_settings(env.value if env else None, **overrides)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def guarded(action: Callable[[], T]) -> T:
+    """Run a database action, turning connection failures into one readable line."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    try:
+        return action()
+    except (OperationalError, DBAPIError, OSError) as exc:
+        fail(f"database unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", 1)
+
+
+@cli.command()
+def run(
+    env: EnvOption = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT, 8000).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (needs REDIS_URL if > 1).")
+    ] = None,
+    reload: Annotated[
+        bool, typer.Option(help="Restart on code changes (development only).")
+    ] = False,
+) -> None:
+    """Start the HTTP server (lite default: applies migrations and initial data first)."""
+    import uvicorn
+
+    from app.core import migrations
+    from app.core.bootstrap import load_initial_data
+    from app.core.database import create_engine
+    from app.core.logging import configure_logging
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v}
+    settings = settings_for(env, **overrides)
+    for key, value in overrides.items():  # worker processes rebuild settings from the env
+        os.environ[key.upper()] = str(value)
+    if reload and settings.is_production:
+        fail("--reload is for development; it is refused with --env=prod")
+    configure_logging(settings)
+
+    if settings.migrate_on_start:
+        guarded(lambda: migrations.upgrade(settings.database_url))
+        guarded(lambda: asyncio.run(load_initial_data(settings)))
+    else:
+
+        async def pending() -> str | None:
+            engine = create_engine(settings)
+            try:
+                return await migrations.pending_message(engine)
+            finally:
+                await engine.dispose()
+
+        message = guarded(lambda: asyncio.run(pending()))
+        if message:
+            fail(f"{message} (e.g. `python main.py upgrade --env={settings.app_env}`)", 1)
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=None if reload else settings.workers,
+        reload=reload,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,  # X-Forwarded-* is honoured only from TRUSTED_PROXIES, in the app
+        server_header=False,
+        timeout_graceful_shutdown=30,
+        timeout_keep_alive=5,
+    )
+
+
+@cli.command()
+def upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    env: EnvOption = None,
+) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from app.core import migrations
+
+    settings = settings_for(env)
+    guarded(lambda: migrations.upgrade(settings.database_url, revision))
+    typer.echo(f"upgraded to {revision}")
+
+
+@cli.command()
+def downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")] = "-1",
+    env: EnvOption = None,
+) -> None:
+    """Revert migrations down to REVISION (default: one step)."""
+    from app.core import migrations
+
+    settings = settings_for(env)
+    if settings.is_production and revision == "base":
+        fail("refusing to downgrade a production database to base")
+    guarded(lambda: migrations.downgrade(settings.database_url, revision))
+    typer.echo(f"downgraded to {revision}")
+
+
+@cli.command()
+def revision(
+    message: Annotated[str, typer.Argument(help="Short description; becomes the file slug.")],
+    autogenerate: Annotated[bool, typer.Option(help="Compare models with the database.")] = True,
+    env: EnvOption = None,
+) -> None:
+    """Create a migration file (autogenerated from the models by default)."""
+    from alembic import command
+
+    from app.core import migrations
+
+    settings = settings_for(env)
+    config = migrations.alembic_config(settings.database_url)
+    guarded(lambda: command.revision(config, message=message, autogenerate=autogenerate))
+
+
+@cli.command()
+def current(env: EnvOption = None) -> None:
+    """Show the revision the database is at, and whether it is behind."""
+    from app.core import migrations
+    from app.core.database import create_engine
+
+    settings = settings_for(env)
+
+    async def show() -> tuple[set[str], set[str]]:
+        engine = create_engine(settings)
+        try:
+            return await migrations.current_revisions(engine), migrations.heads()
+        finally:
+            await engine.dispose()
+
+    at, expected = guarded(lambda: asyncio.run(show()))
+    typer.echo(f"database: {', '.join(sorted(at)) or '(empty)'}")
+    typer.echo(f"code head: {', '.join(sorted(expected))}")
+    typer.echo(
+        "status: up to date" if at == expected else "status: behind, run `python main.py upgrade`"
+    )
+
+
+@cli.command()
+def history(env: EnvOption = None) -> None:
+    """List the migrations, newest first."""
+    from alembic import command
+
+    from app.core import migrations
+
+    settings = settings_for(env)
+    command.history(migrations.alembic_config(settings.database_url), verbose=False)
+
+
+@cli.command()
+def check(env: EnvOption = None) -> None:
+    """Verify that the models and the migrations agree (exit 1 if a migration is missing)."""
+    from alembic.util.exc import AutogenerateDiffsDetected
+
+    from app.core import migrations
+
+    settings = settings_for(env)
+    try:
+        guarded(lambda: migrations.check(settings.database_url))
+    except AutogenerateDiffsDetected as exc:
+        fail(f"models and migrations differ: {exc}", 1)
+    typer.echo("models and migrations agree")
+
+
+@cli.command()
+def init(env: EnvOption = None) -> None:
+    """Load the initial data of every enabled module (idempotent)."""
+    from app.core.bootstrap import load_initial_data
+
+    settings = settings_for(env)
+    loaded = guarded(lambda: asyncio.run(load_initial_data(settings)))
+    typer.echo(f"initial data loaded: {', '.join(loaded) or 'nothing to load'}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

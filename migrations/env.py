@@ -1,0 +1,94 @@
+"""Alembic environment: async engines for SQLite, PostgreSQL and MySQL/MariaDB.
+
+The URL comes from `config.attributes["database_url"]` (set by `app.core.migrations`) or from
+the application settings. Concurrent `upgrade`s from several hosts are serialised with a
+database lock, so only one of them applies each revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from app.core.config import load_settings
+from app.core.database import Base
+from app.core.modules import import_models, load_modules
+
+config = context.config
+if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+log = logging.getLogger("alembic.env")
+
+settings = load_settings()
+import_models(load_modules(settings))
+target_metadata = Base.metadata
+database_url: str = config.attributes.get("database_url") or settings.database_url
+
+MIGRATION_LOCK = "fastapiadmin_migrations"
+MIGRATION_LOCK_KEY = 0x46415F4D  # pg_advisory_lock takes a bigint
+
+
+def _configure(connection: Connection | None = None) -> None:
+    dialect = connection.dialect.name if connection is not None else database_url.split(":")[0]
+    context.configure(
+        connection=connection,
+        url=None if connection is not None else database_url,
+        target_metadata=target_metadata,
+        compare_type=True,
+        compare_server_default=True,
+        render_as_batch=dialect.startswith("sqlite"),
+        literal_binds=connection is None,
+    )
+
+
+def do_run_migrations(connection: Connection) -> None:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.execute(text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+    elif dialect in ("mysql", "mariadb"):
+        connection.execute(text(f"SELECT GET_LOCK('{MIGRATION_LOCK}', 120)"))
+    if connection.in_transaction():
+        connection.commit()  # the lock is session-level; migrations run in their own transaction
+    try:
+        _configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+    finally:
+        if dialect == "postgresql":
+            connection.execute(text(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
+        elif dialect in ("mysql", "mariadb"):
+            connection.execute(text(f"SELECT RELEASE_LOCK('{MIGRATION_LOCK}')"))
+        if connection.in_transaction():
+            connection.commit()
+
+
+async def run_async_migrations() -> None:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(do_run_migrations)
+    finally:
+        await engine.dispose()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        do_run_migrations(connection)
+    else:
+        asyncio.run(run_async_migrations())
+
+
+if context.is_offline_mode():
+    _configure()
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    run_migrations_online()

@@ -1,0 +1,140 @@
+"""Settings: defaults, normalisation, and one clear line naming the setting on bad input."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from app.core import config
+from app.core.config import ConfigError, load_settings
+
+STRONG = "kP3-vZ8qL1xN7wR2tY5uB9mC4dF6gH0jS_eA"
+
+
+@pytest.fixture(autouse=True)
+def _no_env_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(config, "ENV_DIR", tmp_path / "env")
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "CORS_ORIGINS", "WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_default_is_sqlite_file_in_data_dir_and_in_process_cache(tmp_path: Path) -> None:
+    settings = load_settings("dev", data_dir=tmp_path)
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/fastapiadmin.db"
+    assert settings.db_dialect == "sqlite"
+    assert settings.redis_url == ""
+    assert settings.docs_on is True
+    assert settings.migrate_on_start is True
+
+
+def test_dev_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    first = load_settings("dev", data_dir=tmp_path).secret
+    second = load_settings("dev", data_dir=tmp_path).secret
+    assert first == second
+    assert len(first) >= 32
+    mode = stat.S_IMODE((tmp_path / "secret_key").stat().st_mode)
+    assert mode == 0o600
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u:p@db:5432/app", "postgresql+asyncpg://u:p@db:5432/app"),
+        ("postgres://u@db/app", "postgresql+asyncpg://u@db/app"),
+        ("mariadb://root@db:3306/app", "mysql+asyncmy://root@db:3306/app"),
+        ("mysql+asyncmy://root@db/app", "mysql+asyncmy://root@db/app"),
+        ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+    ],
+)
+def test_database_url_is_normalised_to_the_async_driver(given: str, expected: str) -> None:
+    assert load_settings("test", database_url=given).database_url == expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting"),
+    [
+        ({"database_url": "oracle://x/y"}, "DATABASE_URL"),
+        ({"database_url": "not a url"}, "DATABASE_URL"),
+        ({"redis_url": "http://cache:6379"}, "REDIS_URL"),
+        ({"db_pool_size": 0}, "DB_POOL_SIZE"),
+        ({"port": 70000}, "PORT"),
+        ({"log_level": "LOUD"}, "LOG_LEVEL"),
+        ({"trusted_proxies": "10.0.0.1,not-an-ip"}, "TRUSTED_PROXIES"),
+        ({"cors_origins": "admin.example.com"}, "CORS_ORIGINS"),
+        ({"cors_origins": "*"}, "CORS_ORIGINS"),  # '*' with credentials
+        ({"workers": 2}, "WORKERS"),  # more than one process needs Redis
+    ],
+)
+def test_invalid_setting_fails_with_one_line_naming_it(
+    overrides: dict[str, object], setting: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings("test", **overrides)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"invalid setting {setting}"), message
+
+
+def test_several_workers_are_allowed_with_redis() -> None:
+    settings = load_settings("test", workers=4, redis_url="redis://127.0.0.1:6379/0")
+    assert settings.workers == 4
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [None, "short-but-random-8Yq", "please-change-this-secret-key-in-production", "a" * 40],
+)
+def test_production_refuses_missing_short_known_or_low_entropy_secret(secret: str | None) -> None:
+    overrides = {"secret_key": secret} if secret else {}
+    with pytest.raises(ConfigError, match=r"^invalid setting SECRET_KEY: "):
+        load_settings("prod", **overrides)
+
+
+def test_production_defaults_are_closed() -> None:
+    settings = load_settings("prod", secret_key=STRONG)
+    assert settings.docs_on is False
+    assert settings.migrate_on_start is False
+    assert settings.json_logs is True
+    assert settings.cors_origins == []
+    with pytest.raises(ConfigError, match="CORS_ORIGINS"):
+        load_settings("prod", secret_key=STRONG, cors_origins="*", cors_allow_credentials=False)
+    assert load_settings("prod", secret_key=STRONG, docs_enabled=True).docs_on is True
+
+
+def test_env_file_is_read_and_environment_variables_win(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env_dir = tmp_path / "env"
+    env_dir.mkdir()
+    (env_dir / ".env.test").write_text("APP_NAME=From File\nDB_POOL_SIZE=7\n", encoding="utf-8")
+    monkeypatch.setattr(config, "ENV_DIR", env_dir)
+    monkeypatch.setenv("DB_POOL_SIZE", "9")
+    settings = load_settings("test")
+    assert settings.app_name == "From File"
+    assert settings.db_pool_size == 9
+
+
+def test_unknown_environment_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"^invalid setting APP_ENV"):
+        load_settings("staging")
+
+
+def test_csv_lists_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example.com, https://b.example.com/")
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1")
+    settings = load_settings("test")
+    assert settings.cors_origins == ["https://a.example.com", "https://b.example.com"]
+    assert settings.trusted_proxies == ["10.0.0.0/8", "127.0.0.1"]
+
+
+def test_env_example_documents_every_setting() -> None:
+    example = (config.BASE_DIR / "env" / ".env.example").read_text(encoding="utf-8")
+    documented = {
+        line.split("=", 1)[0].lstrip("# ").strip()
+        for line in example.splitlines()
+        if "=" in line and line.lstrip("# ").split("=", 1)[0].strip().isupper()
+    }
+    missing = {name.upper() for name in config.Settings.model_fields} - documented
+    assert not missing, f"env/.env.example does not document: {sorted(missing)}"

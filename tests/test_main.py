@@ -1,0 +1,153 @@
+"""The command line (`main.py`), run as a user would: in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.core.config import BASE_DIR
+from tests.support.databases import temporary_database
+from tests.support.tcp_proxy import _free_port
+
+STRONG = "Zq8-wP2xL5nV9cB1mK7jH3gF6dS4aT0yR_uE"
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "main.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST_"))}
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "WORKERS", "APP_ENV"):
+        clean.pop(name, None)
+    clean["DATA_DIR"] = str(tmp_path / "data")
+    return clean
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    with temporary_database(tmp_path, "cli") as url:
+        yield url
+
+
+def test_help_lists_every_command(env: dict[str, str]) -> None:
+    result = cli("--help", env=env)
+    assert result.returncode == 0
+    for command in (
+        "run",
+        "upgrade",
+        "downgrade",
+        "revision",
+        "current",
+        "history",
+        "check",
+        "init",
+    ):
+        assert command in result.stdout
+
+
+def test_migration_commands(env: dict[str, str], database: str) -> None:
+    env["DATABASE_URL"] = database
+    behind = cli("current", "--env=test", env=env)
+    assert behind.returncode == 0, behind.stderr
+    assert "database: (empty)" in behind.stdout
+    assert "behind" in behind.stdout
+    assert cli("upgrade", "--env=test", env=env).returncode == 0
+    now = cli("current", "--env=test", env=env)
+    assert "status: up to date" in now.stdout
+    checked = cli("check", "--env=test", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "agree" in checked.stdout
+    assert "0001" in cli("history", "--env=test", env=env).stdout
+    assert cli("init", "--env=test", env=env).returncode == 0
+    assert cli("init", "--env=test", env=env).returncode == 0  # idempotent
+
+
+def test_invalid_setting_is_one_clear_line(env: dict[str, str]) -> None:
+    env["DB_POOL_SIZE"] = "lots"
+    result = cli("current", "--env=test", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: invalid setting DB_POOL_SIZE:")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_prod_refuses_a_weak_secret(env: dict[str, str]) -> None:
+    env["SECRET_KEY"] = "secret"
+    result = cli("run", "--env=prod", env=env)
+    assert result.returncode == 2
+    assert "invalid setting SECRET_KEY" in result.stderr
+
+
+def test_several_workers_need_redis(env: dict[str, str]) -> None:
+    result = cli("run", "--env=dev", "--workers", "2", env=env)
+    assert result.returncode == 2
+    assert "WORKERS" in result.stderr
+    assert "REDIS_URL" in result.stderr
+
+
+def test_prod_refuses_a_database_that_is_behind(env: dict[str, str], database: str) -> None:
+    env.update(SECRET_KEY=STRONG, DATABASE_URL=database)
+    result = cli("run", "--env=prod", "--port", str(_free_port()), env=env)
+    assert result.returncode == 1
+    assert "python main.py upgrade --env=prod" in result.stderr
+
+
+def test_run_on_the_lite_default_serves_ready_and_docs_then_stops_cleanly(
+    env: dict[str, str],
+) -> None:
+    """The README's run command on a fresh data folder: migrates, loads data, serves."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "run", "--port", str(port)],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        ready = None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                ready = httpx.get(f"{base}/api/v1/health/ready", timeout=2)
+                if ready.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.3)
+        assert ready is not None and ready.status_code == 200, "server did not become ready"
+        assert httpx.get(f"{base}/api/v1/docs", timeout=5).status_code == 200
+        assert httpx.get(f"{base}/api/v1/redoc", timeout=5).status_code == 200
+        assert (Path(env["DATA_DIR"]) / "fastapiadmin.db").exists()
+        assert (Path(env["DATA_DIR"]) / "secret_key").exists()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate()
+    # uvicorn finishes the shutdown, then re-raises SIGTERM so supervisors see why it exited.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
+    assert "Traceback" not in output, output

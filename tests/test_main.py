@@ -15,7 +15,7 @@ import pytest
 
 from app.core.config import BASE_DIR
 from tests.support.databases import temporary_database
-from tests.support.tcp_proxy import _free_port
+from tests.support.tcp_proxy import free_port
 
 STRONG = "Zq8-wP2xL5nV9cB1mK7jH3gF6dS4aT0yR_uE"
 
@@ -105,7 +105,7 @@ def test_several_workers_need_redis(env: dict[str, str]) -> None:
 
 def test_prod_refuses_a_database_that_is_behind(env: dict[str, str], database: str) -> None:
     env.update(SECRET_KEY=STRONG, DATABASE_URL=database)
-    result = cli("run", "--env=prod", "--port", str(_free_port()), env=env)
+    result = cli("run", "--env=prod", "--port", str(free_port()), env=env)
     assert result.returncode == 1
     assert "python main.py upgrade --env=prod" in result.stderr
 
@@ -114,7 +114,7 @@ def test_run_on_the_lite_default_serves_ready_and_docs_then_stops_cleanly(
     env: dict[str, str],
 ) -> None:
     """The README's run command on a fresh data folder: migrates, loads data, serves."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "main.py", "run", "--port", str(port)],
         cwd=BASE_DIR,

@@ -7,8 +7,6 @@ are deleted at teardown, so runs can share a Redis that also holds other data.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from app.core.cache import Cache, MemoryCache, MemoryStore, RedisCache
+from tests.support.tcp_proxy import StalledServer, TcpProxy
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 needs_redis = pytest.mark.skipif(not REDIS_URL, reason="TEST_REDIS_URL is not set")
@@ -60,88 +59,6 @@ async def make_cache(backend: str) -> AsyncIterator[CacheFactory]:
 @pytest_asyncio.fixture
 async def cache(make_cache: CacheFactory) -> Cache:
     return make_cache()
-
-
-async def _close_writer(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-
-
-class StalledServer:
-    """Accepts TCP connections and reads forever without answering: a hung Redis."""
-
-    def __init__(self) -> None:
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        with contextlib.suppress(OSError):
-            while await reader.read(65536):
-                pass
-        self._writers.discard(writer)
-        await _close_writer(writer)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for writer in list(self._writers):
-            await _close_writer(writer)
-
-
-class TcpProxy:
-    """Forwards 127.0.0.1:<port> to a target; `stop()` simulates an outage, `start()` heals."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        # Reuses the first port on restart so clients reconnect to the same address.
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        await _close_writer(writer)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            await _close_writer(writer)
-            return
-        self._writers.add(up_writer)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def stop(self) -> None:
-        """Stop listening and cut every open connection, like a Redis going down."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
 
 
 @pytest_asyncio.fixture

@@ -18,13 +18,8 @@ from app.core.cache import (
     create_cache,
 )
 from app.core.cache.memory import SWEEP_EVERY_WRITES, glob_to_regex
-from tests.core.cache.conftest import (
-    CacheFactory,
-    StalledServer,
-    TcpProxy,
-    needs_redis,
-    unique_prefix,
-)
+from tests.core.cache.conftest import CacheFactory, needs_redis, unique_prefix
+from tests.support.tcp_proxy import StalledServer, TcpProxy
 
 # --- strings ------------------------------------------------------------------------------
 

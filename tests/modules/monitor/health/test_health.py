@@ -8,8 +8,13 @@ what is down, and recover by itself when the server is back (SECURITY.md §0 #16
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Literal
 
 import httpx
@@ -22,7 +27,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.support.databases import TEST_REDIS_URL
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy, free_port
 
 BUDGET_SECONDS = 3.0
 
@@ -115,3 +120,78 @@ async def test_outage_answers_503_within_budget_and_recovers(
 
     await proxy.resume()
     await _wait_until_ready(http)
+
+
+@pytest.fixture
+async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    server = PrivateRedis(binary, tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, on its own port, that the test may really stop."""
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                return
+            time.sleep(0.05)
+        pytest.fail("private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+async def test_real_redis_stopped_answers_503_and_recovers_after_restart(
+    private_redis: PrivateRedis, settings: Settings
+) -> None:
+    """SECURITY.md §0 #16: the real server process is killed, then started again."""
+    app = create_app(
+        make_settings(settings.database_url, redis_url=f"redis://127.0.0.1:{private_redis.port}/0")
+    )
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=10) as http:
+            assert (await http.get("/api/v1/health/ready")).status_code == 200
+            private_redis.stop()
+            response, elapsed = await _timed_ready(http)
+            assert response.status_code == 503
+            assert elapsed < BUDGET_SECONDS
+            assert response.json()["errors"][0]["field"] == "cache"
+            private_redis.start()
+            await _wait_until_ready(http)

@@ -235,5 +235,54 @@ def init(env: EnvOption = None) -> None:
     typer.echo(f"initial data loaded: {', '.join(loaded) or 'nothing to load'}")
 
 
+@cli.command()
+def createsuperuser(
+    username: Annotated[str, typer.Option(prompt=True, help="Login name.")],
+    name: Annotated[str, typer.Option(help="Display name (default: the username).")] = "",
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input instead of generating one.")
+    ] = False,
+    env: EnvOption = None,
+) -> None:
+    """Create a superuser (a generated one-time password is printed once unless given)."""
+    from app.core.errors import AppError
+    from app.modules.system.commands import create_superuser
+
+    settings = settings_for(env)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        generated = guarded(
+            lambda: asyncio.run(
+                create_superuser(
+                    settings,
+                    username=username,
+                    name=name or username,
+                    email=email,
+                    password=password,
+                )
+            )
+        )
+    except AppError as exc:
+        fail(exc.message, 1)
+    typer.echo(f"superuser {username!r} created")
+    if generated:
+        typer.echo(f"one-time password (must be changed at first sign-in): {generated}")
+
+
+@cli.command("reset-password")
+def reset_password(username: Annotated[str, typer.Argument()], env: EnvOption = None) -> None:
+    """Give USERNAME a generated one-time password; their sessions end at once."""
+    from app.core.errors import AppError
+    from app.modules.system.commands import reset_password as reset
+
+    settings = settings_for(env)
+    try:
+        secret = guarded(lambda: asyncio.run(reset(settings, username=username)))
+    except AppError as exc:
+        fail(exc.message, 1)
+    typer.echo(f"one-time password for {username!r} (must be changed at next sign-in): {secret}")
+
+
 if __name__ == "__main__":
     sys.exit(cli())

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from app.core.cache import create_cache
 from app.core.config import Settings, load_settings
@@ -80,5 +81,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_docs(app)
     for spec in modules:
         for router in spec.routers:
+            _summaries_from_docstrings(router)
             app.include_router(router)
     return app
+
+
+def _summaries_from_docstrings(router: APIRouter) -> None:
+    """House style: an endpoint's one-line docstring is its OpenAPI summary."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and not route.summary and route.endpoint.__doc__:
+            route.summary = route.endpoint.__doc__.strip().splitlines()[0].rstrip(".")

@@ -19,26 +19,62 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core import migrations
 from app.core.config import Settings, load_settings
 from app.core.database import Base
 from app.main import create_app
+from app.modules.auth.deps import principal_memo
 from tests.support.databases import TEST_REDIS_URL, temporary_database
+from tests.support.probe import ProbeBase, Widget, create_probe_app
+
+# SECURITY.md §0 #5 (ASVS 15.3.1): no response anywhere carries these keys. Checked on every
+# response of the whole suite by the `client` fixture.
+FORBIDDEN_KEYS = frozenset(
+    {"password_hash", "mfa_secret", "refresh_token", "token_hash", "code_hash"}
+)
+TOKEN_PATHS = ("/api/v1/auth/login", "/api/v1/auth/refresh")
+# The one endpoint that returns a (generated, one-time) password.
+PASSWORD_PATH_SUFFIX = "/reset-password"
+
+
+def forbidden_keys(value: object, path: str = "") -> list[str]:
+    """Every JSON path under `value` whose key must never appear in a response."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}"
+            if key in FORBIDDEN_KEYS or key == "password":
+                found.append(here)
+            found.extend(forbidden_keys(item, here))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(forbidden_keys(item, f"{path}[{index}]"))
+    return found
 
 
 def check_envelope(response: httpx.Response) -> None:
-    """Every JSON body is the envelope, and `code` repeats the HTTP status."""
-    if response.headers.get("content-type", "").startswith("application/json") and not (
-        response.request.url.path.endswith("/openapi.json")
-    ):
-        body = response.json()
-        assert isinstance(body, dict), body
-        assert body.get("code") == response.status_code, (response.status_code, body)
-        assert "message" in body and "data" in body, body
+    """Every JSON body is the envelope (`code` repeats the status) and leaks no secret."""
     assert response.headers.get("x-request-id"), "every response carries X-Request-ID"
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return
+    request_path = response.request.url.path
+    body = response.json()
+    if request_path.endswith("/openapi.json"):
+        return
+    if request_path in TOKEN_PATHS and response.status_code == 200:
+        assert set(body) >= {"access_token", "token_type", "expires_in", "refresh_token"}
+        return
+    assert isinstance(body, dict), body
+    assert body.get("code") == response.status_code, (response.status_code, body)
+    assert "message" in body, body
+    assert "data" in body, body
+    leaks = forbidden_keys(body)
+    if request_path.endswith(PASSWORD_PATH_SUFFIX):
+        leaks = [leak for leak in leaks if leak != ".data.password"]
+    assert not leaks, f"{request_path} returned secret keys: {leaks}"
 
 
 @pytest.fixture(scope="session")
@@ -85,12 +121,20 @@ def engine(app: FastAPI) -> AsyncEngine:
 async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Empty every application table after each test that used the app."""
     yield
-    if "app" not in request.fixturenames:
+    used = [name for name in ("app", "probe_app") if name in request.fixturenames]
+    if not used:
         return
-    app: FastAPI = request.getfixturevalue("app")
+    app: FastAPI = request.getfixturevalue(used[0])
     async with app.state.engine.begin() as connection:
+        if connection.dialect.name in ("mysql", "mariadb"):
+            # MySQL checks self-references row by row even within one DELETE.
+            await connection.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(delete(table))
+        if connection.dialect.name in ("mysql", "mariadb"):
+            await connection.execute(text("SET FOREIGN_KEY_CHECKS = 1"))
+    await app.state.cache.delete_pattern("*")
+    principal_memo(app).clear()
 
 
 async def _check_response(response: httpx.Response) -> None:
@@ -107,3 +151,27 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         event_hooks={"response": [_check_response]},
     ) as http:
         yield http
+
+
+@pytest.fixture(scope="module")
+async def probe_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_probe_app(settings)
+    async with LifespanManager(app):
+        async with app.state.engine.begin() as connection:
+            await connection.run_sync(ProbeBase.metadata.create_all)
+        yield app
+        async with app.state.engine.begin() as connection:
+            await connection.run_sync(ProbeBase.metadata.drop_all)
+
+
+@pytest.fixture
+async def probe(probe_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=probe_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        event_hooks={"response": [_check_response]},
+    ) as http:
+        yield http
+    async with probe_app.state.engine.begin() as connection:
+        await connection.execute(delete(Widget))

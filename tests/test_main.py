@@ -151,3 +151,45 @@ def test_run_on_the_lite_default_serves_ready_and_docs_then_stops_cleanly(
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert "Traceback" not in output, output
+
+
+def test_operator_commands(env: dict[str, str], database: str) -> None:
+    """init (idempotent, prints a one-time admin password once), createsuperuser, reset-password."""
+    env["DATABASE_URL"] = database
+    assert cli("upgrade", "--env=test", env=env).returncode == 0
+    first = cli("init", "--env=test", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "one-time password" in first.stdout
+    second = cli("init", "--env=test", env=env)
+    assert second.returncode == 0
+    assert "one-time password" not in second.stdout  # the admin exists: nothing printed again
+
+    created = subprocess.run(
+        [
+            sys.executable,
+            "main.py",
+            "createsuperuser",
+            "--env=test",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+            "--password-stdin",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        input="a long enough passphrase\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    again = cli("createsuperuser", "--env=test", "--username", "ops", env=env)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    reset = cli("reset-password", "ops", "--env=test", env=env)
+    assert reset.returncode == 0, reset.stderr
+    assert "one-time password for 'ops'" in reset.stdout
+    missing = cli("reset-password", "nobody", "--env=test", env=env)
+    assert missing.returncode == 1

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.database import create_engine, create_sessionmaker
 from app.core.modules import load_modules
 
 log = structlog.get_logger("app.init")
+
+INIT_LOCK = "fastapiadmin_init"
+INIT_LOCK_KEY = 0x46415F49
+
+
+async def _lock(session: AsyncSession) -> None:
+    """Serialise `init` across hosts for the rest of the transaction."""
+    dialect = session.bind.dialect.name if session.bind else ""
+    if dialect == "postgresql":
+        await session.execute(text(f"SELECT pg_advisory_xact_lock({INIT_LOCK_KEY})"))
+    elif dialect in ("mysql", "mariadb"):
+        await session.execute(text(f"SELECT GET_LOCK('{INIT_LOCK}', 120)"))
 
 
 async def load_initial_data(settings: Settings) -> list[str]:
@@ -22,6 +36,7 @@ async def load_initial_data(settings: Settings) -> list[str]:
     loaded: list[str] = []
     try:
         async with sessionmaker() as session, session.begin():
+            await _lock(session)
             for spec in load_modules(settings):
                 if spec.initial_data is not None:
                     await spec.initial_data(session, settings)

@@ -104,6 +104,33 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = []
     hsts_enabled: bool | None = None
 
+    # --- authentication -------------------------------------------------------------------
+    access_token_ttl: int = Field(default=900, ge=60, le=86400)
+    session_idle_timeout: int = Field(default=1800, ge=60)
+    session_absolute_timeout: int = Field(default=43200, ge=300)
+    max_sessions_per_user: int = Field(default=10, ge=1, le=1000)
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "fastapiadmin"
+    jwt_audience: str = "fastapiadmin-api"
+    jwt_key_id: str = Field(default="k1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    jwt_retired_keys: Annotated[list[str], NoDecode] = []
+    password_min_length: int = Field(default=8, ge=8, le=64)
+    password_max_length: int = Field(default=128, ge=64, le=1024)
+    password_require_classes: int = Field(default=0, ge=0, le=4)
+    password_hash_memory_kib: int = Field(default=19456, ge=19456)
+    password_hash_time_cost: int = Field(default=2, ge=2)
+    password_hash_parallelism: int = Field(default=1, ge=1, le=16)
+    password_hash_concurrency: int = Field(default=0, ge=0, le=256)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_failure_window: int = Field(default=900, ge=10)
+    login_lockout_seconds: int = Field(default=300, ge=1)
+    login_max_failures_per_ip: int = Field(default=50, ge=1)
+    captcha_mode: Literal["off", "after_failures", "always"] = "after_failures"
+    captcha_after_failures: int = Field(default=3, ge=1, le=100)
+    captcha_ttl: int = Field(default=300, ge=30, le=3600)
+    mfa_issuer: str = ""
+    init_admin_password: SecretStr | None = None
+
     # --- HTTP, docs, logging --------------------------------------------------------------
     docs_enabled: bool | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -116,10 +143,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=256)
     auto_migrate: bool | None = None
-    modules: Annotated[list[str], NoDecode] = ["monitor"]
+    modules: Annotated[list[str], NoDecode] = ["system", "auth", "monitor"]
 
     # ---------------------------------------------------------------------- validators --
-    @field_validator("cors_origins", "trusted_proxies", "modules", mode="before")
+    @field_validator(
+        "cors_origins", "trusted_proxies", "modules", "jwt_retired_keys", mode="before"
+    )
     @classmethod
     def _parse_csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -186,6 +215,18 @@ class Settings(BaseSettings):
                 "WORKERS: more than one worker process needs REDIS_URL; the in-process cache "
                 "cannot share sessions, revocations and rate limits between processes"
             )
+        if self.session_absolute_timeout < self.session_idle_timeout:
+            raise ValueError(
+                "SESSION_ABSOLUTE_TIMEOUT: must not be shorter than SESSION_IDLE_TIMEOUT"
+            )
+        if self.password_max_length < self.password_min_length:
+            raise ValueError("PASSWORD_MAX_LENGTH: must not be below PASSWORD_MIN_LENGTH")
+        for entry in self.jwt_retired_keys:
+            kid, sep, key = entry.partition("=")
+            if not sep or not kid or len(key) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    "JWT_RETIRED_KEYS: each entry is <kid>=<secret of at least 32 characters>"
+                )
         if self.app_env == "prod":
             self._check_production()
         return self
@@ -200,6 +241,10 @@ class Settings(BaseSettings):
             raise ValueError("SECRET_KEY: is a known or low-entropy value; generate a random one")
         if "*" in self.cors_origins:
             raise ValueError("CORS_ORIGINS: '*' is not allowed in production; list the origins")
+        if self.init_admin_password is not None:
+            password = self.init_admin_password.get_secret_value()
+            if len(password) < max(12, self.password_min_length):
+                raise ValueError("INIT_ADMIN_PASSWORD: at least 12 characters in production")
 
     # ----------------------------------------------------------------------- derived --
     @cached_property

@@ -15,6 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import exc as sa_orm_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -158,6 +159,20 @@ _CONSTRAINT_PATTERNS = (
 )
 
 
+def _constraint_columns(name: str) -> list[str]:
+    """The columns of the unique constraint or index called `name`, from the models."""
+    from app.core.database import Base
+
+    for table in Base.metadata.tables.values():
+        for constraint in table.constraints:
+            if constraint.name == name:
+                return [column.name for column in getattr(constraint, "columns", ())]
+        for index in table.indexes:
+            if index.name == name:
+                return [column.name for column in index.columns]
+    return []
+
+
 def _conflict_fields(message: str) -> list[str]:
     for pattern in _CONSTRAINT_PATTERNS:
         match = pattern.search(message)
@@ -168,8 +183,14 @@ def _conflict_fields(message: str) -> list[str]:
             return [col.rsplit(".", 1)[-1] for col in groups["cols"].split(", ")]
         name = groups.get("name") or ""
         if name.startswith("uq_"):
-            return [name]
+            return _constraint_columns(name) or [name]
     return []
+
+
+async def _stale_data(_request: Request, exc: Exception) -> Response:
+    return error_response(
+        409, "Conflict: the record was changed by someone else; reload it and try again"
+    )
 
 
 async def _integrity_error(_request: Request, exc: Exception) -> Response:
@@ -226,6 +247,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(sa_exc.IntegrityError, _integrity_error)
+    app.add_exception_handler(sa_orm_exc.StaleDataError, _stale_data)
     app.add_exception_handler(sa_exc.SQLAlchemyError, _database_error)
     app.add_exception_handler(CacheUnavailableError, _cache_unavailable)
     app.add_exception_handler(TimeoutError, _os_timeout)

@@ -19,6 +19,7 @@ from app.core.errors import Conflict
 from app.core.pagination import Page, PageParams, paginate, pagination
 from app.core.responses import Envelope, created, ok
 from app.main import create_app
+from app.modules.auth.deps import require
 
 
 class ProbeBase(DeclarativeBase):
@@ -53,6 +54,12 @@ widgets_page = pagination(
 )
 
 router = APIRouter(prefix="/__test")
+
+
+@router.get("/guarded", dependencies=[Depends(require("system:user:list"))])
+async def guarded() -> Envelope[str]:
+    """Authentication and a permission check, and no database work of its own."""
+    return ok("guarded")
 
 
 @router.get("/boom")

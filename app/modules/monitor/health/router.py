@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from app.core.access import public
 from app.core.deps import CacheDep, EngineDep, SettingsDep
 from app.core.errors import ServiceUnavailable
 from app.core.responses import Envelope, ErrorDetail, error_responses, ok
@@ -13,13 +14,18 @@ from app.modules.monitor.health.schemas import Liveness, Readiness
 router = APIRouter(prefix="/api/v1/health", tags=["health"])
 
 
-@router.get("/live", summary="Process is up")
+@router.get("/live", summary="Process is up", dependencies=[Depends(public)])
 async def liveness() -> Envelope[Liveness]:
     """Process is up; touches no dependency."""
     return ok(Liveness())
 
 
-@router.get("/ready", summary="Dependencies reachable", responses=error_responses(503))
+@router.get(
+    "/ready",
+    summary="Dependencies reachable",
+    responses=error_responses(503),
+    dependencies=[Depends(public)],
+)
 async def readiness(
     settings: SettingsDep, engine: EngineDep, cache: CacheDep
 ) -> Envelope[Readiness]:

@@ -1,0 +1,120 @@
+"""SQL of the auth module: sessions and the caller's menu tree."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.access import Principal, scope_filter
+from app.modules.auth.models import AuthSession
+from app.modules.auth.schemas import MenuNode
+from app.modules.system.menu.models import Menu
+from app.modules.system.role.models import Role, role_menu
+from app.modules.system.user.models import User, user_role
+
+
+def _live(now: datetime) -> list[ColumnElement[bool]]:
+    return [
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > now,
+        AuthSession.idle_expires_at > now,
+    ]
+
+
+async def live_sessions(db: AsyncSession, now: datetime, *, user_id: int) -> Sequence[AuthSession]:
+    rows = await db.execute(
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id, *_live(now))
+        .order_by(AuthSession.created_at.desc(), AuthSession.id)
+    )
+    return rows.scalars().all()
+
+
+def online_sessions_query(
+    principal: Principal, now: datetime, *, username: str | None, ip: str | None
+) -> Select[AuthSession, str]:
+    """Live sessions with their user's name, limited to users inside the caller's scope."""
+    stmt: Select[AuthSession, str] = (
+        select(AuthSession, User.username)
+        .join(User, User.id == AuthSession.user_id)
+        .where(*_live(now))
+    )
+    scope = scope_filter(principal, dept_column=User.dept_id, owner_column=User.id)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    if username:
+        stmt = stmt.where(User.username.contains(username, autoescape=True))
+    if ip:
+        stmt = stmt.where(AuthSession.ip == ip)
+    return stmt
+
+
+async def count(db: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> int:
+    return int(
+        (
+            await db.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))
+        ).scalar_one()
+    )
+
+
+async def visible_menu_tree(db: AsyncSession, principal: Principal) -> list[MenuNode]:
+    """Active directories and pages the caller may see, with their ancestors, as a tree."""
+    menus = list(
+        (
+            await db.execute(
+                select(Menu)
+                .where(Menu.status == "active", Menu.type != "button")
+                .order_by(Menu.sort, Menu.id)
+            )
+        ).scalars()
+    )
+    if not principal.is_superuser:
+        granted = set(
+            (
+                await db.execute(
+                    select(role_menu.c.menu_id)
+                    .join(Role, Role.id == role_menu.c.role_id)
+                    .join(user_role, user_role.c.role_id == Role.id)
+                    .where(user_role.c.user_id == principal.user_id, Role.status == "active")
+                )
+            ).scalars()
+        )
+        by_id = {menu.id: menu for menu in menus}
+        keep: set[int] = set()
+        for menu_id in granted:
+            current = by_id.get(menu_id)
+            while current is not None and current.id not in keep:
+                keep.add(current.id)
+                current = by_id.get(current.parent_id) if current.parent_id else None
+        menus = [menu for menu in menus if menu.id in keep]
+    return build_tree(menus, visible_only=True)
+
+
+def build_tree(menus: Sequence[Menu], *, visible_only: bool) -> list[MenuNode]:
+    nodes = {
+        menu.id: MenuNode(
+            id=menu.id,
+            parent_id=menu.parent_id,
+            type=menu.type,
+            title=menu.title,
+            name=menu.name,
+            path=menu.path,
+            component=menu.component,
+            icon=menu.icon,
+            permission=menu.permission,
+            sort=menu.sort,
+            visible=menu.visible,
+            status=menu.status,
+        )
+        for menu in menus
+        if menu.visible or not visible_only
+    }
+    roots: list[MenuNode] = []
+    for node in nodes.values():  # `menus` is ordered by sort, id: children keep that order
+        parent = nodes.get(node.parent_id) if node.parent_id else None
+        (parent.children if parent else roots).append(node)
+    return roots

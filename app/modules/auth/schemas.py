@@ -1,0 +1,111 @@
+"""Request and response bodies of the auth module."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 §5.1 token response (not enveloped, so OAuth2 clients and Swagger work)."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int
+    refresh_token: str
+    password_change_required: bool = False
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=16, max_length=256)
+
+
+class MeRead(BaseModel):
+    id: int
+    username: str
+    name: str
+    email: str | None
+    phone: str | None
+    dept_id: int | None
+    is_superuser: bool
+    roles: list[str]
+    permissions: list[str]
+    mfa_enabled: bool
+    password_change_required: bool
+    mfa_enrollment_required: bool
+
+
+class ProfileUpdate(BaseModel):
+    """Only these fields are the caller's to change; roles, status and the like are not."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    email: str | None = Field(default=None, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\-() ]{3,32}$")
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class MenuNode(BaseModel):
+    id: int
+    parent_id: int | None
+    type: str
+    title: str
+    name: str | None
+    path: str | None
+    component: str | None
+    icon: str | None
+    permission: str | None
+    sort: int
+    visible: bool
+    status: str
+    children: list[MenuNode] = []
+
+
+class SessionRead(BaseModel):
+    """A signed-in device; never carries a token."""
+
+    session_id: str
+    user_id: int
+    username: str | None = None
+    ip: str | None
+    user_agent: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool = False
+
+
+class CaptchaRead(BaseModel):
+    captcha_id: str
+    image: str = Field(description="data:image/png;base64,... URL")
+    expires_in: int
+
+
+class MfaSetupRead(BaseModel):
+    secret: str = Field(description="Base32 seed, shown once, for manual entry")
+    otpauth_uri: str
+    qr_png: str = Field(description="data:image/png;base64,... URL of the otpauth QR code")
+
+
+class MfaCode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=6, max_length=32)
+
+
+class MfaReauth(BaseModel):
+    """Turning MFA off or renewing recovery codes needs the password and a current code."""
+
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=1, max_length=1024)
+    code: str = Field(min_length=6, max_length=32)
+
+
+class RecoveryCodesRead(BaseModel):
+    recovery_codes: list[str]

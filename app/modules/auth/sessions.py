@@ -1,0 +1,168 @@
+"""Server-side sessions: the database row is the truth, the shared cache answers the warm path.
+
+A live session is cached as `sess:<sid>` for the rest of its absolute lifetime. Revoking writes
+a tombstone there (not a delete), and cold loads only ever `set_nx`, so a load racing a
+revocation can never resurrect the session. If the cache loses everything, the next request
+reads the row again, so revocations survive a Redis flush (SECURITY.md F10).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.cache import Cache
+from app.core.config import Settings
+from app.modules.auth.models import AuthSession
+
+REVOKED = b"revoked"
+
+
+def session_key(session_id: str) -> str:
+    return f"sess:{session_id}"
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    session_id: str
+    user_id: int
+    expires_at: datetime
+
+
+def new_session_id() -> str:
+    return secrets.token_hex(16)
+
+
+async def create_session(
+    db: AsyncSession,
+    cache: Cache,
+    settings: Settings,
+    *,
+    user_id: int,
+    ip: str | None,
+    user_agent: str | None,
+    now: datetime,
+) -> AuthSession:
+    """Open a session; beyond `MAX_SESSIONS_PER_USER` live ones, the oldest are ended."""
+    row = AuthSession(
+        id=new_session_id(),
+        user_id=user_id,
+        ip=ip,
+        user_agent=(user_agent or "")[:512] or None,
+        created_at=now,
+        last_seen_at=now,
+        idle_expires_at=now + timedelta(seconds=settings.session_idle_timeout),
+        expires_at=now + timedelta(seconds=settings.session_absolute_timeout),
+    )
+    db.add(row)
+    await db.flush()
+    live = (
+        await db.execute(
+            select(AuthSession.id)
+            .where(
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+            )
+            .order_by(AuthSession.created_at.desc(), AuthSession.id)
+        )
+    ).scalars()
+    excess = list(live)[settings.max_sessions_per_user :]
+    if excess:
+        await revoke_sessions(db, cache, excess, reason="session_limit", now=now)
+    await _cache_live(cache, row, now, nx=False)
+    return row
+
+
+async def _cache_live(cache: Cache, row: AuthSession, now: datetime, *, nx: bool) -> None:
+    remaining = (row.expires_at - now).total_seconds()
+    if remaining <= 0:
+        return
+    value = orjson.dumps({"u": row.user_id, "exp": row.expires_at.timestamp()})
+    if nx:
+        await cache.set_nx(session_key(row.id), value, ttl=remaining)
+    else:
+        await cache.set(session_key(row.id), value, ttl=remaining)
+
+
+def parse_cached(
+    session_id: str, raw: bytes | None, now: datetime
+) -> LiveSession | Literal[False] | None:
+    """Interpret a cached entry: a LiveSession, False (revoked/expired) or None (not cached)."""
+    if raw is None:
+        return None
+    if raw == REVOKED:
+        return False
+    data = orjson.loads(raw)
+    expires_at = datetime.fromtimestamp(float(data["exp"]), tz=now.tzinfo)
+    if expires_at <= now:
+        return False
+    return LiveSession(session_id, int(data["u"]), expires_at)
+
+
+async def load_live(
+    db: AsyncSession, cache: Cache, session_id: str, now: datetime
+) -> LiveSession | None:
+    """The cold path: read the row, cache the answer, return the session if it is live."""
+    row = await db.get(AuthSession, session_id)
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        if row is not None:
+            await _tombstone(cache, session_id, row.expires_at, now)
+        return None
+    await _cache_live(cache, row, now, nx=True)
+    return LiveSession(row.id, row.user_id, row.expires_at)
+
+
+async def _tombstone(
+    cache: Cache, session_id: str, expires_at: datetime | None, now: datetime
+) -> None:
+    # Long enough to outlive every access token of the session; the row stays the truth.
+    ttl = max(60.0, (expires_at - now).total_seconds()) if expires_at else 86400.0
+    await cache.set(session_key(session_id), REVOKED, ttl=ttl)
+
+
+async def revoke_sessions(
+    db: AsyncSession, cache: Cache, session_ids: list[str], *, reason: str, now: datetime
+) -> int:
+    """End these sessions at once on every process (row updated, tombstones written)."""
+    if not session_ids:
+        return 0
+    result = await db.execute(
+        update(AuthSession)
+        .where(AuthSession.id.in_(session_ids), AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason[:32])
+        .execution_options(synchronize_session=False)
+    )
+    for session_id in session_ids:
+        # Tombstones are written before the commit: if the commit then fails, the session is
+        # dead in the cache but alive in the row -- the safe direction.
+        await _tombstone(cache, session_id, None, now)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def revoke_user_sessions(
+    db: AsyncSession,
+    cache: Cache,
+    user_id: int,
+    *,
+    reason: str,
+    now: datetime,
+    keep: str | None = None,
+) -> int:
+    """End every live session of a user (optionally keeping the caller's own)."""
+    ids = list(
+        (
+            await db.execute(
+                select(AuthSession.id).where(
+                    AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+                )
+            )
+        ).scalars()
+    )
+    return await revoke_sessions(db, cache, [i for i in ids if i != keep], reason=reason, now=now)

@@ -1,0 +1,22 @@
+"""System module: users, roles, menus, departments and positions."""
+
+from app.core.modules import ModuleSpec
+from app.modules.system.bootstrap import load_initial_data
+from app.modules.system.dept.router import router as dept_router
+from app.modules.system.menu.router import router as menu_router
+from app.modules.system.position.router import router as position_router
+from app.modules.system.role.router import router as role_router
+from app.modules.system.user.router import router as user_router
+
+module = ModuleSpec(
+    name="system",
+    routers=[user_router, role_router, menu_router, dept_router, position_router],
+    models=[
+        "app.modules.system.dept.models",
+        "app.modules.system.position.models",
+        "app.modules.system.menu.models",
+        "app.modules.system.role.models",
+        "app.modules.system.user.models",
+    ],
+    initial_data=load_initial_data,
+)

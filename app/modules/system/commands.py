@@ -1,0 +1,76 @@
+"""Operator commands behind `python main.py createsuperuser` and `reset-password`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.cache import Cache, create_cache
+from app.core.config import Settings
+from app.core.database import create_engine, create_sessionmaker, utcnow
+from app.core.errors import Conflict, NotFound
+from app.core.security.passwords import PasswordHasher, check_password, generate_password
+from app.modules.auth import authz, sessions
+from app.modules.system.user.models import User
+
+
+@asynccontextmanager
+async def _transaction(settings: Settings) -> AsyncIterator[tuple[AsyncSession, Cache]]:
+    engine = create_engine(settings)
+    cache = create_cache(
+        settings.redis_url,
+        prefix=settings.cache_prefix,
+        socket_timeout=settings.redis_socket_timeout,
+        connect_timeout=settings.redis_connect_timeout,
+    )
+    try:
+        async with create_sessionmaker(engine)() as db, db.begin():
+            yield db, cache
+    finally:
+        await cache.close()
+        await engine.dispose()
+
+
+async def create_superuser(
+    settings: Settings, *, username: str, name: str, email: str | None, password: str | None
+) -> str | None:
+    """Create a superuser; returns the generated one-time password when none was given."""
+    generated = password is None
+    secret = password if password is not None else generate_password()
+    check_password(secret, settings=settings, context=[username, name, (email or "").split("@")[0]])
+    async with _transaction(settings) as (db, _cache):
+        if (await db.execute(select(User.id).where(User.username == username))).first():
+            raise Conflict(f"user {username!r} already exists")
+        db.add(
+            User(
+                username=username,
+                name=name,
+                email=email,
+                is_superuser=True,
+                password_hash=await PasswordHasher(settings).hash(secret),
+                must_change_password=generated,
+            )
+        )
+    return secret if generated else None
+
+
+async def reset_password(settings: Settings, *, username: str) -> str:
+    """Give a user a generated one-time password, end their sessions, force a change."""
+    secret = generate_password()
+    async with _transaction(settings) as (db, cache):
+        user = (
+            await db.execute(select(User).where(User.username == username))
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        user.password_hash = await PasswordHasher(settings).hash(secret)
+        user.must_change_password = True
+        user.password_changed_at = utcnow()
+        await sessions.revoke_user_sessions(
+            db, cache, user.id, reason="password_reset", now=utcnow()
+        )
+        await authz.invalidate_user(cache, user.id)
+    return secret

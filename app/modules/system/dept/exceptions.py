@@ -1,0 +1,57 @@
+"""Errors of the departments feature."""
+
+from __future__ import annotations
+
+from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.responses import ErrorDetail
+
+
+class DeptNotFound(NotFound):
+    default_message = "Department not found"
+
+
+class DeptCodeTaken(Conflict):
+    default_message = "Conflict: a department with this code already exists"
+
+    def __init__(self) -> None:
+        super().__init__(
+            errors=[
+                ErrorDetail(field="code", location="body", message="already exists", type="unique")
+            ]
+        )
+
+
+class ParentDeptNotFound(ValidationFailed):
+    """The `parent_id` names no department the caller may see."""
+
+    default_message = "Validation failed: parent_id"
+
+    def __init__(self) -> None:
+        super().__init__(
+            errors=[
+                ErrorDetail(
+                    field="parent_id",
+                    location="body",
+                    message="no such department",
+                    type="not_found",
+                )
+            ]
+        )
+
+
+class RootDeptNotAllowed(PermissionDenied):
+    default_message = (
+        "Only callers whose data scope is 'all' may create or move top-level departments"
+    )
+
+
+class DeptMoveCycle(Conflict):
+    default_message = "Conflict: cannot move a department under itself or its descendant"
+
+
+class DeptHasChildren(Conflict):
+    default_message = "Conflict: department has sub-departments"
+
+
+class DeptHasUsers(Conflict):
+    default_message = "Conflict: department has users"

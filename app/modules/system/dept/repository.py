@@ -1,0 +1,145 @@
+"""All SQL of the departments feature. Every read and write of a department the caller
+addresses goes through `_visible`, i.e. through the data-scope filter."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, Select, String, exists, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app.core.access import Principal, scope_filter
+from app.modules.system.dept.models import Dept
+from app.modules.system.user.models import User
+
+
+def unrestricted(principal: Principal) -> bool:
+    """True if the caller's data scope covers every department."""
+    return scope_filter(principal, dept_column=Dept.id, owner_column=None) is None
+
+
+def _visible(principal: Principal) -> Select[Dept]:
+    statement = select(Dept)
+    clause = scope_filter(principal, dept_column=Dept.id, owner_column=None)
+    return statement if clause is None else statement.where(clause)
+
+
+def list_statement(
+    principal: Principal,
+    *,
+    name: str | None = None,
+    code: str | None = None,
+    status: str | None = None,
+    parent_id: int | None = None,
+) -> Select[Dept]:
+    """The caller's departments matching the filters (ordering is left to the pager)."""
+    statement = _visible(principal)
+    if name:
+        statement = statement.where(Dept.name.icontains(name, autoescape=True))
+    if code:
+        statement = statement.where(func.lower(Dept.code) == code.lower())
+    if status:
+        statement = statement.where(Dept.status == status)
+    if parent_id is not None:
+        statement = statement.where(Dept.parent_id == parent_id)
+    return statement
+
+
+async def list_for_tree(
+    db: AsyncSession, principal: Principal, *, status: str | None = None
+) -> list[Dept]:
+    """Every department the caller may see, ordered by `sort`, then `id` (one query)."""
+    statement = _visible(principal).order_by(Dept.sort, Dept.id)
+    if status:
+        statement = statement.where(Dept.status == status)
+    return list((await db.execute(statement)).scalars())
+
+
+async def get_visible(db: AsyncSession, principal: Principal, dept_id: int) -> Dept | None:
+    statement = _visible(principal).where(Dept.id == dept_id)
+    return (await db.execute(statement)).scalars().first()
+
+
+async def lock(db: AsyncSession, dept_ids: Sequence[int], *, subtree_of: str | None = None) -> None:
+    """Lock departments, and with `subtree_of` a whole subtree, and reload them.
+
+    Path writers are serialised this way on PostgreSQL and MySQL: a move locks the moved
+    subtree and the new parent, a create locks the parent, so no one computes a path from
+    one that is being rewritten. Rows are locked in id order, so two writers cannot
+    deadlock. SQLite ignores the lock; there the caller reloads after its first write,
+    which holds the database write lock.
+    """
+    condition: ColumnElement[bool] = Dept.id.in_(sorted(set(dept_ids)))
+    if subtree_of is not None:
+        condition = or_(condition, Dept.path.startswith(subtree_of, autoescape=True))
+    statement = (
+        select(Dept)
+        .where(condition)
+        .order_by(Dept.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    await db.execute(statement)
+
+
+async def code_taken(db: AsyncSession, code: str, *, exclude_id: int | None = None) -> bool:
+    """True if another department has `code` (case-insensitively)."""
+    condition = func.lower(Dept.code) == code.lower()
+    if exclude_id is not None:
+        condition = condition & (Dept.id != exclude_id)
+    return bool((await db.execute(select(exists().where(condition)))).scalar())
+
+
+async def has_children(db: AsyncSession, dept_id: int) -> bool:
+    """Any sub-department, visible to the caller or not."""
+    statement = select(exists().where(Dept.parent_id == dept_id))
+    return bool((await db.execute(statement)).scalar())
+
+
+async def has_users(db: AsyncSession, dept_id: int) -> bool:
+    statement = select(exists().where(User.dept_id == dept_id))
+    return bool((await db.execute(statement)).scalar())
+
+
+async def add(db: AsyncSession, dept: Dept, parent: Dept | None) -> Dept:
+    """Insert `dept` and give it its path (which holds its own id, known after the insert)."""
+    dept.path = "/"
+    db.add(dept)
+    await db.flush()
+    if parent is not None:
+        await lock(db, [parent.id])  # its path as it is now (SQLite: after our first write)
+    path = f"{parent.path if parent is not None else '/'}{dept.id}/"
+    # A plain UPDATE: setting the attribute would bump the optimistic-lock version (and
+    # `updated_at`) of a row that is only being created.
+    await db.execute(
+        update(Dept)
+        .where(Dept.id == dept.id)
+        .values(path=path, updated_at=dept.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(dept, "path", path)
+    return dept
+
+
+async def move_subtree(db: AsyncSession, old_prefix: str, new_prefix: str) -> int:
+    """Rewrite the paths of a department and all its descendants in one UPDATE.
+
+    `path = new_prefix || substr(path, len(old_prefix) + 1)`; the string `+` compiles to
+    `||` (SQLite, PostgreSQL) or `concat()` (MySQL/MariaDB).
+    """
+    new_path = literal(new_prefix, String) + func.substr(
+        Dept.path, len(old_prefix) + 1, type_=String
+    )
+    result = await db.execute(
+        update(Dept)
+        .where(Dept.path.startswith(old_prefix, autoescape=True))
+        .values(path=new_path)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete(db: AsyncSession, dept: Dept) -> None:
+    await db.delete(dept)
+    await db.flush()

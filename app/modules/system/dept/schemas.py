@@ -1,0 +1,123 @@
+"""Request and response bodies of the departments feature."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+MAX_ID = 2**63 - 1
+
+Status = Literal["active", "disabled"]
+DeptId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Codes are compared case-insensitively (MySQL's collation does so anyway), so they are
+# unique the same way on every database.
+Code = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+    ),
+]
+Sort = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+def _blank_to_none(value: Any) -> Any:
+    """Forms send "" for an empty optional field; store it as null."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+Leader = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None,
+    BeforeValidator(_blank_to_none),
+]
+Phone = Annotated[
+    Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+?[0-9][0-9 ()-]{2,}$"),
+    ]
+    | None,
+    BeforeValidator(_blank_to_none),
+]
+Email = Annotated[
+    Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+        ),
+    ]
+    | None,
+    BeforeValidator(_blank_to_none),
+]
+
+
+class DeptCreate(BaseModel):
+    """A new department; without `parent_id` it is a top-level one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent_id: DeptId | None = None
+    name: Name
+    code: Code
+    leader: Leader = None
+    phone: Phone = None
+    email: Email = None
+    sort: Sort = 0
+    status: Status = "active"
+
+
+class DeptUpdate(BaseModel):
+    """Partial update: only the fields sent change. A new `parent_id` moves the department
+    (and its subtree); `null` makes it top-level."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent_id: DeptId | None = None
+    name: Name | None = None
+    code: Code | None = None
+    leader: Leader = None
+    phone: Phone = None
+    email: Email = None
+    sort: Sort | None = None
+    status: Status | None = None
+
+    @field_validator("name", "code", "sort", "status")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for values sent: these columns have no "empty" state.
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class DeptRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    parent_id: int | None
+    name: str
+    code: str
+    leader: str | None
+    phone: str | None
+    email: str | None
+    sort: int
+    status: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeptTreeNode(DeptRead):
+    """A department with its sub-departments (ordered by `sort`, then `id`)."""
+
+    children: list[DeptTreeNode] = Field(default_factory=list)

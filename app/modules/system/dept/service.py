@@ -1,0 +1,150 @@
+"""Business rules of the departments feature: the tree, moves, and what blocks a delete.
+
+Departments are data-scoped: a department outside the caller's scope is "not found", and a
+new or moved department must sit under one the caller can see. Data scopes such as
+"dept_and_children" are computed from the tree, so any change to its shape (create, move,
+delete) or to a department's status invalidates every cached principal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.access import Principal
+from app.core.cache import Cache
+from app.modules.auth import authz
+from app.modules.system.dept import repository as repo
+from app.modules.system.dept.exceptions import (
+    DeptCodeTaken,
+    DeptHasChildren,
+    DeptHasUsers,
+    DeptMoveCycle,
+    DeptNotFound,
+    ParentDeptNotFound,
+    RootDeptNotAllowed,
+)
+from app.modules.system.dept.models import Dept
+from app.modules.system.dept.schemas import DeptCreate, DeptTreeNode, DeptUpdate
+
+
+def list_statement(
+    principal: Principal,
+    *,
+    name: str | None = None,
+    code: str | None = None,
+    status: str | None = None,
+    parent_id: int | None = None,
+) -> Select[Dept]:
+    return repo.list_statement(principal, name=name, code=code, status=status, parent_id=parent_id)
+
+
+def build_tree(depts: Sequence[Dept]) -> list[DeptTreeNode]:
+    """Nest `depts` (already ordered) under their parents; an orphan becomes a root.
+
+    A department whose parent the caller cannot see is shown at the top level.
+    """
+    nodes = {dept.id: DeptTreeNode.model_validate(dept) for dept in depts}
+    roots: list[DeptTreeNode] = []
+    for dept in depts:
+        parent = nodes.get(dept.parent_id) if dept.parent_id is not None else None
+        (parent.children if parent is not None else roots).append(nodes[dept.id])
+    return roots
+
+
+async def tree(
+    db: AsyncSession, principal: Principal, *, status: str | None = None
+) -> list[DeptTreeNode]:
+    return build_tree(await repo.list_for_tree(db, principal, status=status))
+
+
+async def get_dept(db: AsyncSession, principal: Principal, dept_id: int) -> Dept:
+    dept = await repo.get_visible(db, principal, dept_id)
+    if dept is None:
+        raise DeptNotFound()
+    return dept
+
+
+async def _parent(db: AsyncSession, principal: Principal, parent_id: int | None) -> Dept | None:
+    """The department to place something under: visible to the caller, or a 422.
+
+    Only callers who see every department may place one at the top level (it would fall
+    outside any narrower scope).
+    """
+    if parent_id is None:
+        if not repo.unrestricted(principal):
+            raise RootDeptNotAllowed()
+        return None
+    parent = await repo.get_visible(db, principal, parent_id)
+    if parent is None:
+        raise ParentDeptNotFound()
+    return parent
+
+
+async def create_dept(
+    db: AsyncSession, cache: Cache, principal: Principal, data: DeptCreate
+) -> Dept:
+    parent = await _parent(db, principal, data.parent_id)
+    if parent is not None:
+        await repo.lock(db, [parent.id])
+    if await repo.code_taken(db, data.code):
+        raise DeptCodeTaken()
+    dept = await repo.add(db, Dept(**data.model_dump()), parent)
+    await authz.invalidate_all(cache, db)
+    return dept
+
+
+def _refuse_cycle(dept: Dept, parent: Dept | None) -> None:
+    if parent is not None and parent.path.startswith(dept.path):
+        raise DeptMoveCycle()
+
+
+async def update_dept(
+    db: AsyncSession, cache: Cache, principal: Principal, dept_id: int, data: DeptUpdate
+) -> Dept:
+    dept = await get_dept(db, principal, dept_id)
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    moving = "parent_id" in changes and changes["parent_id"] != dept.parent_id
+    parent: Dept | None = None
+    locked = [dept.id]
+    if moving:
+        if changes["parent_id"] is not None:
+            locked.append(changes["parent_id"])
+        # Row locks (PostgreSQL, MySQL) serialise writers of the same paths, so two
+        # crossing moves cannot both pass the cycle check.
+        await repo.lock(db, locked, subtree_of=dept.path)
+        parent = await _parent(db, principal, changes["parent_id"])
+        _refuse_cycle(dept, parent)
+    if (
+        "code" in changes
+        and changes["code"].lower() != dept.code.lower()
+        and await repo.code_taken(db, changes["code"], exclude_id=dept.id)
+    ):
+        raise DeptCodeTaken()
+    status_changed = "status" in changes and changes["status"] != dept.status
+    for field, value in changes.items():
+        setattr(dept, field, value)
+    await db.flush()
+    if moving:
+        # SQLite has no row locks: its write lock is taken by the flush above, so look at
+        # the tree again, as it is now, before rewriting the paths.
+        await repo.lock(db, locked, subtree_of=dept.path)
+        _refuse_cycle(dept, parent)
+        new_prefix = f"{parent.path if parent is not None else '/'}{dept.id}/"
+        await repo.move_subtree(db, dept.path, new_prefix)
+    if moving or status_changed:
+        await authz.invalidate_all(cache, db)
+    return dept
+
+
+async def delete_dept(db: AsyncSession, cache: Cache, principal: Principal, dept_id: int) -> None:
+    dept = await get_dept(db, principal, dept_id)
+    if await repo.has_children(db, dept.id):
+        raise DeptHasChildren()
+    if await repo.has_users(db, dept.id):
+        raise DeptHasUsers()
+    await repo.delete(db, dept)
+    await authz.invalidate_all(cache, db)

@@ -1,0 +1,36 @@
+"""Errors of the menus feature."""
+
+from __future__ import annotations
+
+from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.responses import ErrorDetail
+
+
+class MenuNotFound(NotFound):
+    default_message = "Menu not found"
+
+
+class MenuFieldInvalid(ValidationFailed):
+    """A rule spanning several fields (type, parent, permission) fails on `field`."""
+
+    def __init__(self, field: str, message: str, type_: str = "value_error") -> None:
+        super().__init__(
+            f"Validation failed: {field}",
+            errors=[ErrorDetail(field=field, location="body", message=message, type=type_)],
+        )
+
+
+class MenuMoveCycle(Conflict):
+    default_message = "Conflict: cannot move a menu under itself or its descendant"
+
+
+class MenuHasChildren(Conflict):
+    default_message = "Conflict: menu has sub-menus"
+
+
+class MenuWithChildrenCannotBeButton(Conflict):
+    default_message = "Conflict: a menu with sub-menus cannot become a button"
+
+
+class MenuPermissionNotHeld(PermissionDenied):
+    default_message = "Cannot put or change a permission code you do not hold"

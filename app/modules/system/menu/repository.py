@@ -1,0 +1,65 @@
+"""All SQL of the menus feature (not data-scoped: menus are the permission catalogue)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.modules.system.menu.models import Menu
+
+
+def list_statement(
+    *,
+    title: str | None = None,
+    type_: str | None = None,
+    status: str | None = None,
+    visible: bool | None = None,
+) -> Select[Menu]:
+    statement = select(Menu)
+    if title:
+        statement = statement.where(Menu.title.icontains(title, autoescape=True))
+    if type_:
+        statement = statement.where(Menu.type == type_)
+    if status:
+        statement = statement.where(Menu.status == status)
+    if visible is not None:
+        statement = statement.where(Menu.visible == visible)
+    return statement
+
+
+async def list_ordered(db: AsyncSession) -> list[Menu]:
+    """Every menu, ordered by `sort`, then `id` (one query)."""
+    return list((await db.execute(select(Menu).order_by(Menu.sort, Menu.id))).scalars())
+
+
+async def parent_map(db: AsyncSession, *, lock: bool = False) -> dict[int, int | None]:
+    """`id -> parent_id` of every menu (menus are few), to walk ancestors in Python.
+
+    With `lock`, every menu row is locked (PostgreSQL, MySQL) until the transaction ends, so
+    moves are serialised and each sees the tree the previous one left.
+    """
+    statement = select(Menu.id, Menu.parent_id).order_by(Menu.id)
+    if lock:
+        statement = statement.with_for_update()
+    return dict((await db.execute(statement)).all())
+
+
+async def get(db: AsyncSession, menu_id: int) -> Menu | None:
+    return await db.get(Menu, menu_id)
+
+
+async def has_children(db: AsyncSession, menu_id: int) -> bool:
+    statement = select(exists().where(Menu.parent_id == menu_id))
+    return bool((await db.execute(statement)).scalar())
+
+
+async def add(db: AsyncSession, menu: Menu) -> Menu:
+    db.add(menu)
+    await db.flush()
+    return menu
+
+
+async def delete(db: AsyncSession, menu: Menu) -> None:
+    """Delete `menu`; its role grants go with it (`ON DELETE CASCADE`)."""
+    await db.delete(menu)
+    await db.flush()

@@ -1,0 +1,135 @@
+"""Request and response bodies of the menus feature."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from app.core.access import GRANT_PATTERN
+
+MAX_ID = 2**63 - 1
+
+Status = Literal["active", "disabled"]
+MenuType = Literal["directory", "menu", "button"]
+MenuId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Sort = Annotated[int, Field(ge=0, le=1_000_000)]
+
+# `module:resource:action` as the registry declares codes, or a wildcard grant
+# (`system:user:*`, `system:*`, `*`); granting a wildcard needs holding it (anti-escalation).
+PERMISSION_PATTERN = GRANT_PATTERN.pattern
+# A front-end route path: `/system/users`, `users`, `/users/:id`; no spaces, schemes or `..`.
+_SEGMENT = r"(?:[A-Za-z0-9_.~-]+|:[A-Za-z_][A-Za-z0-9_]*\??)"
+ROUTE_PATH_PATTERN = rf"^(?:/|/?{_SEGMENT}(?:/{_SEGMENT})*/?)$"
+# A front-end component: `Layout`, `system/user/index`, `@/views/home.vue`.
+COMPONENT_PATTERN = r"^[A-Za-z0-9_@][A-Za-z0-9_./@-]*$"
+
+
+def _blank_to_none(value: Any) -> Any:
+    """Forms send "" for an empty optional field; store it as null."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _no_dot_segments(value: str | None) -> str | None:
+    if value is not None and any(part in (".", "..") for part in value.split("/")):
+        raise ValueError("must not contain '.' or '..' segments")
+    return value
+
+
+def _text(max_length: int, pattern: str) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, max_length=max_length, pattern=pattern)
+
+
+_Optional = (BeforeValidator(_blank_to_none), AfterValidator(_no_dot_segments))
+RouteName = Annotated[Annotated[str, _text(64, r"^[A-Za-z][A-Za-z0-9_.:-]*$")] | None, *_Optional]
+RoutePath = Annotated[Annotated[str, _text(255, ROUTE_PATH_PATTERN)] | None, *_Optional]
+Component = Annotated[Annotated[str, _text(255, COMPONENT_PATTERN)] | None, *_Optional]
+Icon = Annotated[Annotated[str, _text(64, r"^[A-Za-z0-9][A-Za-z0-9_:./-]*$")] | None, *_Optional]
+Permission = Annotated[Annotated[str, _text(128, PERMISSION_PATTERN)] | None, *_Optional]
+
+
+class MenuCreate(BaseModel):
+    """A directory, a page (`menu`) or a `button`.
+
+    A button needs `permission` (its `title` defaults to it) and has no route; a directory or
+    menu needs `title`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent_id: MenuId | None = None
+    type: MenuType
+    title: Title | None = None
+    name: RouteName = None
+    path: RoutePath = None
+    component: Component = None
+    icon: Icon = None
+    permission: Permission = None
+    sort: Sort = 0
+    visible: bool = True
+    status: Status = "active"
+
+
+class MenuUpdate(BaseModel):
+    """Partial update: only the fields sent change; the rules of `MenuCreate` apply to the
+    result."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent_id: MenuId | None = None
+    type: MenuType | None = None
+    title: Title | None = None
+    name: RouteName = None
+    path: RoutePath = None
+    component: Component = None
+    icon: Icon = None
+    permission: Permission = None
+    sort: Sort | None = None
+    visible: bool | None = None
+    status: Status | None = None
+
+    @field_validator("type", "title", "sort", "visible", "status")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for values sent: these columns have no "empty" state.
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class MenuRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    parent_id: int | None
+    type: str
+    title: str
+    name: str | None
+    path: str | None
+    component: str | None
+    icon: str | None
+    permission: str | None
+    sort: int
+    visible: bool
+    status: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class MenuTreeNode(MenuRead):
+    """A menu with its sub-menus (ordered by `sort`, then `id`)."""
+
+    children: list[MenuTreeNode] = Field(default_factory=list)

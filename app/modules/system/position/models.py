@@ -1,0 +1,21 @@
+"""Positions (job titles) that users hold."""
+
+from __future__ import annotations
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, BigId, TimestampMixin
+
+
+class Position(TimestampMixin, Base):
+    __tablename__ = "sys_position"
+    # SQLite would otherwise reuse the id of a deleted last row.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    sort: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    remark: Mapped[str | None] = mapped_column(String(500))

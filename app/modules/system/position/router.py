@@ -1,0 +1,112 @@
+"""HTTP routes for positions (`/api/v1/system/positions`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from app.core.access import Principal
+from app.core.database import SessionDep
+from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.responses import Envelope, created, error_responses, ok
+from app.modules.auth.deps import require
+from app.modules.system.permissions import (
+    POSITION_CREATE,
+    POSITION_DELETE,
+    POSITION_LIST,
+    POSITION_READ,
+    POSITION_UPDATE,
+)
+from app.modules.system.position import service
+from app.modules.system.position.models import Position
+from app.modules.system.position.schemas import (
+    MAX_ID,
+    PositionCreate,
+    PositionRead,
+    PositionUpdate,
+    Status,
+)
+
+router = APIRouter(prefix="/api/v1/system/positions", tags=["system: positions"])
+
+positions_page = pagination(
+    sortable={
+        "sort": Position.sort,
+        "name": Position.name,
+        "code": Position.code,
+        "created_at": Position.created_at,
+        "id": Position.id,
+    },
+    default="sort,id",
+)
+PositionIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get("", responses=error_responses(401, 403, 422))
+async def list_positions(
+    _principal: Annotated[Principal, Depends(require(POSITION_LIST))],
+    db: SessionDep,
+    params: Annotated[PageParams, Depends(positions_page)],
+    name: Annotated[str | None, Query(max_length=64, description="Name contains")] = None,
+    code: Annotated[str | None, Query(max_length=64, description="Exact code")] = None,
+    status: Annotated[Status | None, Query()] = None,
+) -> Envelope[Page[PositionRead]]:
+    """List positions."""
+    statement = service.list_statement(
+        name=name.strip() if name else None, code=code.strip() if code else None, status=status
+    )
+    items, total = await paginate(db, statement, params, tiebreaker=[Position.id])
+    return ok(
+        Page[PositionRead](
+            items=[PositionRead.model_validate(item) for item in items],
+            total=total,
+            page=params.page,
+            page_size=params.page_size,
+        )
+    )
+
+
+@router.get("/{position_id}", responses=error_responses(401, 403, 404, 422))
+async def get_position(
+    _principal: Annotated[Principal, Depends(require(POSITION_READ))],
+    db: SessionDep,
+    position_id: PositionIdPath,
+) -> Envelope[PositionRead]:
+    """One position."""
+    return ok(PositionRead.model_validate(await service.get_position(db, position_id)))
+
+
+@router.post("", status_code=201, responses=error_responses(401, 403, 409, 422))
+async def create_position(
+    _principal: Annotated[Principal, Depends(require(POSITION_CREATE))],
+    db: SessionDep,
+    body: PositionCreate,
+) -> Envelope[PositionRead]:
+    """Create a position; its `code` must be unique."""
+    return created(PositionRead.model_validate(await service.create_position(db, body)))
+
+
+@router.patch("/{position_id}", responses=error_responses(401, 403, 404, 409, 422))
+async def update_position(
+    _principal: Annotated[Principal, Depends(require(POSITION_UPDATE))],
+    db: SessionDep,
+    position_id: PositionIdPath,
+    body: PositionUpdate,
+) -> Envelope[PositionRead]:
+    """Edit a position."""
+    position = await service.update_position(db, position_id, body)
+    return ok(PositionRead.model_validate(position))
+
+
+@router.delete(
+    "/{position_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422)
+)
+async def delete_position(
+    _principal: Annotated[Principal, Depends(require(POSITION_DELETE))],
+    db: SessionDep,
+    position_id: PositionIdPath,
+) -> Response:
+    """Delete a position no user holds."""
+    await service.delete_position(db, position_id)
+    return Response(status_code=204)

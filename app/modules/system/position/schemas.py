@@ -1,0 +1,82 @@
+"""Request and response bodies of the positions feature."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+MAX_ID = 2**63 - 1
+
+Status = Literal["active", "disabled"]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# Compared case-insensitively, so codes are unique the same way on every database.
+Code = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+    ),
+]
+Sort = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+Remark = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None,
+    BeforeValidator(_blank_to_none),
+]
+
+
+class PositionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    code: Code
+    sort: Sort = 0
+    status: Status = "active"
+    remark: Remark = None
+
+
+class PositionUpdate(BaseModel):
+    """Partial update: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    code: Code | None = None
+    sort: Sort | None = None
+    status: Status | None = None
+    remark: Remark = None
+
+    @field_validator("name", "code", "sort", "status")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class PositionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    code: str
+    sort: int
+    status: str
+    remark: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,107 @@
+"""HTTP routes for roles (`/api/v1/system/roles`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from app.core.access import Principal
+from app.core.database import SessionDep
+from app.core.deps import CacheDep
+from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.responses import Envelope, created, error_responses, ok
+from app.modules.auth.deps import require
+from app.modules.system.permissions import (
+    ROLE_CREATE,
+    ROLE_DELETE,
+    ROLE_LIST,
+    ROLE_READ,
+    ROLE_UPDATE,
+)
+from app.modules.system.role import service
+from app.modules.system.role.models import Role
+from app.modules.system.role.schemas import MAX_ID, RoleCreate, RoleRead, RoleUpdate, Status
+
+router = APIRouter(prefix="/api/v1/system/roles", tags=["system: roles"])
+
+roles_page = pagination(
+    sortable={
+        "sort": Role.sort,
+        "name": Role.name,
+        "code": Role.code,
+        "created_at": Role.created_at,
+        "id": Role.id,
+    },
+    default="sort,id",
+)
+RoleIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get("", responses=error_responses(401, 403, 422))
+async def list_roles(
+    _principal: Annotated[Principal, Depends(require(ROLE_LIST))],
+    db: SessionDep,
+    params: Annotated[PageParams, Depends(roles_page)],
+    name: Annotated[str | None, Query(max_length=64, description="Name contains")] = None,
+    code: Annotated[str | None, Query(max_length=64, description="Exact code")] = None,
+    status: Annotated[Status | None, Query()] = None,
+) -> Envelope[Page[RoleRead]]:
+    """List roles with their menu and department ids."""
+    statement = service.list_statement(
+        name=name.strip() if name else None, code=code.strip() if code else None, status=status
+    )
+    items, total = await paginate(db, statement, params, tiebreaker=[Role.id])
+    return ok(
+        Page[RoleRead](
+            items=await service.to_read(db, items),
+            total=total,
+            page=params.page,
+            page_size=params.page_size,
+        )
+    )
+
+
+@router.get("/{role_id}", responses=error_responses(401, 403, 404, 422))
+async def get_role(
+    _principal: Annotated[Principal, Depends(require(ROLE_READ))],
+    db: SessionDep,
+    role_id: RoleIdPath,
+) -> Envelope[RoleRead]:
+    """One role with its menu and department ids."""
+    return ok(await service.get_role(db, role_id))
+
+
+@router.post("", status_code=201, responses=error_responses(401, 403, 409, 422))
+async def create_role(
+    principal: Annotated[Principal, Depends(require(ROLE_CREATE))],
+    db: SessionDep,
+    body: RoleCreate,
+) -> Envelope[RoleRead]:
+    """Create a role; a non-superuser can only put in it what they hold themselves."""
+    return created(await service.create_role(db, principal, body))
+
+
+@router.patch("/{role_id}", responses=error_responses(401, 403, 404, 409, 422))
+async def update_role(
+    principal: Annotated[Principal, Depends(require(ROLE_UPDATE))],
+    db: SessionDep,
+    cache: CacheDep,
+    role_id: RoleIdPath,
+    body: RoleUpdate,
+) -> Envelope[RoleRead]:
+    """Edit a role; `menu_ids` / `dept_ids` replace its grants and apply on the next request."""
+    role = await service.update_role(db, cache, principal, role_id, body)
+    return ok(role)
+
+
+@router.delete("/{role_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422))
+async def delete_role(
+    _principal: Annotated[Principal, Depends(require(ROLE_DELETE))],
+    db: SessionDep,
+    cache: CacheDep,
+    role_id: RoleIdPath,
+) -> Response:
+    """Delete a role, even one in use: its holders lose its grants at once."""
+    await service.delete_role(db, cache, role_id)
+    return Response(status_code=204)

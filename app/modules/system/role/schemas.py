@@ -1,0 +1,114 @@
+"""Request and response bodies of the roles feature."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+MAX_ID = 2**63 - 1
+MAX_LINKS = 1000
+
+Status = Literal["active", "disabled"]
+DataScope = Literal["all", "custom", "dept", "dept_and_children", "self"]
+Name = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
+# Compared case-insensitively, so codes are unique the same way on every database.
+Code = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+    ),
+]
+Sort = Annotated[int, Field(ge=0, le=1_000_000)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _unique_sorted(ids: list[int]) -> list[int]:
+    """Grants are sets; a stable order also fixes the lock order of their rows."""
+    return sorted(set(ids))
+
+
+IdList = Annotated[list[Id], Field(max_length=MAX_LINKS), AfterValidator(_unique_sorted)]
+
+
+def _blank_to_none(value: Any) -> Any:
+    """Forms send "" for an empty optional field; store it as null."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+Remark = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None,
+    BeforeValidator(_blank_to_none),
+]
+
+
+class RoleCreate(BaseModel):
+    """A new role. `dept_ids` only matter for the "custom" data scope (stored regardless)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    code: Code
+    status: Status = "active"
+    sort: Sort = 0
+    data_scope: DataScope = "self"
+    dept_ids: IdList = []
+    menu_ids: IdList = []
+    require_mfa: bool = False
+    remark: Remark = None
+
+
+class RoleUpdate(BaseModel):
+    """Partial update: only the fields sent change; `menu_ids` / `dept_ids` replace the sets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    code: Code | None = None
+    status: Status | None = None
+    sort: Sort | None = None
+    data_scope: DataScope | None = None
+    dept_ids: IdList | None = None
+    menu_ids: IdList | None = None
+    require_mfa: bool | None = None
+    remark: Remark = None
+
+    @field_validator(
+        "name", "code", "status", "sort", "data_scope", "dept_ids", "menu_ids", "require_mfa"
+    )
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class RoleRead(BaseModel):
+    id: int
+    name: str
+    code: str
+    status: str
+    sort: int
+    data_scope: str
+    dept_ids: list[int]
+    menu_ids: list[int]
+    require_mfa: bool
+    remark: str | None
+    created_at: datetime
+    updated_at: datetime

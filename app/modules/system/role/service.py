@@ -1,0 +1,282 @@
+"""Business rules of the roles feature, and the "nobody grants what they do not hold" rule.
+
+A role grants permission codes (through its menus) and a data scope. A non-superuser may
+only create a role, or widen one (add menus, change its data scope, add custom departments,
+enable it), when the result stays within their own power: every permission code of the role
+is one they hold, and what its data scope reaches (for its current holders, for the relative
+scopes) is inside their own data scope (SECURITY.md §0 #4, ASVS 8.2.1-8.2.3). Narrowing a
+role (removing menus or departments, disabling it) is always allowed. Superusers may do
+anything.
+
+Any change to a role's grants, status, code or MFA requirement, and its deletion, bumps the
+global authorization version: every holder's next request sees the change (ASVS 8.3.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from sqlalchemy import Select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.access import Principal
+from app.core.cache import Cache
+from app.core.database import utcnow
+from app.modules.auth import authz
+from app.modules.system.role import repository as repo
+from app.modules.system.role.exceptions import (
+    GrantNotHeld,
+    RoleCodeTaken,
+    RoleNotFound,
+    ScopeNotHeld,
+    UnknownIds,
+)
+from app.modules.system.role.models import Role
+from app.modules.system.role.repository import RoleGrant
+from app.modules.system.role.schemas import RoleCreate, RoleRead, RoleUpdate
+
+__all__ = ["RoleGrant", "first_uncovered", "role_grants"]
+
+Uncovered = Literal["permissions", "scope"] | None
+
+
+# ----------------------------------------------------------------- power comparisons --
+
+
+def _scope_unlimited(principal: Principal) -> bool:
+    return principal.is_superuser or principal.scope.all
+
+
+def _within_scope(principal: Principal, dept_ids: Collection[int]) -> bool:
+    """True if rows of `dept_ids` are all inside the caller's data scope."""
+    return _scope_unlimited(principal) or set(dept_ids) <= principal.scope.dept_ids
+
+
+async def role_grants(db: AsyncSession, role_ids: Collection[int]) -> list[RoleGrant]:
+    """The grants of the existing roles among `role_ids`, whatever their status."""
+    return await repo.grants(db, role_ids)
+
+
+async def first_uncovered(
+    db: AsyncSession,
+    principal: Principal,
+    grants: Sequence[RoleGrant],
+    *,
+    home_dept_id: int | None,
+) -> Uncovered:
+    """What the caller does not hold of these roles, for a holder in `home_dept_id`.
+
+    Returns None when the caller holds every permission code of every role and everything
+    their data scopes reach (for that holder) lies inside the caller's own data scope;
+    otherwise "permissions" or "scope".
+    """
+    if principal.is_superuser:
+        return None
+    for grant in grants:
+        if not principal.holds_all(grant.codes):
+            return "permissions"
+    if principal.scope.all:
+        return None
+    home = {home_dept_id} if home_dept_id is not None else set()
+    for grant in grants:
+        if grant.data_scope == "all":
+            return "scope"
+        reach: Collection[int]
+        if grant.data_scope == "custom":
+            reach = grant.dept_ids
+        elif grant.data_scope == "dept":
+            reach = home
+        elif grant.data_scope == "dept_and_children":
+            reach = await repo.subtree_ids(db, home)
+        else:  # "self": only the holder's own rows
+            reach = ()
+        if not _within_scope(principal, reach):
+            return "scope"
+    return None
+
+
+async def _ensure_within_caller(
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    role_id: int | None,
+    menu_ids: Collection[int],
+    data_scope: str,
+    dept_ids: Collection[int],
+    menus_field: str,
+) -> None:
+    """Refuse (403) a role state that would grant more than the caller holds."""
+    if principal.is_superuser:
+        return
+    if not principal.holds_all(await repo.menu_codes(db, menu_ids)):
+        raise GrantNotHeld(menus_field, "You cannot put permissions you do not hold into a role")
+    if principal.scope.all:
+        return
+    if data_scope == "all":
+        raise ScopeNotHeld("data_scope")
+    if data_scope == "custom" and not _within_scope(principal, dept_ids):
+        raise ScopeNotHeld("dept_ids")
+    if data_scope in ("dept", "dept_and_children") and role_id is not None:
+        # Relative scopes reach their holders' departments (and, below them, the subtrees).
+        holders = await repo.holder_dept_ids(db, role_id)
+        reach = holders if data_scope == "dept" else await repo.subtree_ids(db, holders)
+        if not _within_scope(principal, reach):
+            raise ScopeNotHeld("data_scope")
+
+
+# ------------------------------------------------------------------------------ CRUD --
+
+
+def list_statement(
+    *, name: str | None = None, code: str | None = None, status: str | None = None
+) -> Select[Role]:
+    return repo.list_statement(name=name, code=code, status=status)
+
+
+async def to_read(db: AsyncSession, roles: Sequence[Role]) -> list[RoleRead]:
+    """Response bodies for `roles`, their links loaded in two queries."""
+    menus, depts = await repo.links(db, [role.id for role in roles])
+    return [
+        RoleRead(
+            id=role.id,
+            name=role.name,
+            code=role.code,
+            status=role.status,
+            sort=role.sort,
+            data_scope=role.data_scope,
+            dept_ids=depts.get(role.id, []),
+            menu_ids=menus.get(role.id, []),
+            require_mfa=role.require_mfa,
+            remark=role.remark,
+            created_at=role.created_at,
+            updated_at=role.updated_at,
+        )
+        for role in roles
+    ]
+
+
+async def get_role(db: AsyncSession, role_id: int) -> RoleRead:
+    role = await repo.get(db, role_id)
+    if role is None:
+        raise RoleNotFound()
+    return (await to_read(db, [role]))[0]
+
+
+async def _ensure_exist(
+    db: AsyncSession, *, menu_ids: Collection[int] = (), dept_ids: Collection[int] = ()
+) -> None:
+    """422 naming `menu_ids` / `dept_ids` when an id names no row."""
+    if set(menu_ids) - await repo.existing_menu_ids(db, menu_ids):
+        raise UnknownIds("menu_ids", "menu")
+    if set(dept_ids) - await repo.existing_dept_ids(db, dept_ids):
+        raise UnknownIds("dept_ids", "department")
+
+
+@asynccontextmanager
+async def _unique_code() -> AsyncIterator[None]:
+    """A request racing past `code_taken` loses with the same 409 naming `code`."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if "code" in str(exc.orig).lower():
+            raise RoleCodeTaken() from None
+        raise
+
+
+async def create_role(db: AsyncSession, principal: Principal, data: RoleCreate) -> RoleRead:
+    await _ensure_exist(db, menu_ids=data.menu_ids, dept_ids=data.dept_ids)
+    await _ensure_within_caller(
+        db,
+        principal,
+        role_id=None,
+        menu_ids=data.menu_ids,
+        data_scope=data.data_scope,
+        dept_ids=data.dept_ids,
+        menus_field="menu_ids",
+    )
+    if await repo.code_taken(db, data.code):
+        raise RoleCodeTaken()
+    async with _unique_code():
+        role = await repo.add(db, Role(**data.model_dump(exclude={"menu_ids", "dept_ids"})))
+    await repo.replace_menus(db, role.id, data.menu_ids)
+    await repo.replace_depts(db, role.id, data.dept_ids)
+    # A new role has no holders: no principal changes.
+    return (await to_read(db, [role]))[0]
+
+
+async def update_role(
+    db: AsyncSession, cache: Cache, principal: Principal, role_id: int, data: RoleUpdate
+) -> RoleRead:
+    role = await repo.get(db, role_id, for_update=True)
+    if role is None:
+        raise RoleNotFound()
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    menus, depts = await repo.links(db, [role.id])
+    old_menus, old_depts = menus.get(role.id, []), depts.get(role.id, [])
+    new_menus: list[int] = changes.pop("menu_ids", old_menus)
+    new_depts: list[int] = changes.pop("dept_ids", old_depts)
+    await _ensure_exist(
+        db,
+        menu_ids=set(new_menus) - set(old_menus),
+        dept_ids=set(new_depts) - set(old_depts),
+    )
+    new_scope: str = changes.get("data_scope", role.data_scope)
+    # What widens the role, named by the field that does it (the first one wins).
+    widened_by = [
+        field
+        for field, widens in (
+            ("menu_ids", bool(set(new_menus) - set(old_menus))),
+            ("data_scope", new_scope != role.data_scope),
+            ("dept_ids", bool(set(new_depts) - set(old_depts))),
+            # Enabling a role hands its grants back to every holder.
+            ("status", changes.get("status") == "active" and role.status != "active"),
+        )
+        if widens
+    ]
+    if widened_by:
+        await _ensure_within_caller(
+            db,
+            principal,
+            role_id=role.id,
+            menu_ids=new_menus,
+            data_scope=new_scope,
+            dept_ids=new_depts,
+            menus_field=widened_by[0],
+        )
+    if (
+        "code" in changes
+        and changes["code"].lower() != role.code.lower()
+        and await repo.code_taken(db, changes["code"], exclude_id=role.id)
+    ):
+        raise RoleCodeTaken()
+    grants_changed = new_menus != old_menus or new_depts != old_depts
+    authz_changed = grants_changed or any(
+        field in changes and changes[field] != getattr(role, field)
+        for field in ("status", "data_scope", "require_mfa", "code")
+    )
+    for field, value in changes.items():
+        setattr(role, field, value)
+    if grants_changed:
+        # Touch the row: its version moves, so a concurrent stale edit is a 409.
+        role.updated_at = utcnow()
+        if new_menus != old_menus:
+            await repo.replace_menus(db, role.id, new_menus)
+        if new_depts != old_depts:
+            await repo.replace_depts(db, role.id, new_depts)
+    async with _unique_code():
+        await db.flush()
+    if authz_changed:
+        await authz.invalidate_all(cache, db)
+    return (await to_read(db, [role]))[0]
+
+
+async def delete_role(db: AsyncSession, cache: Cache, role_id: int) -> None:
+    """Delete a role, in use or not: its holders lose its grants on their next request."""
+    role = await repo.get(db, role_id, for_update=True)
+    if role is None:
+        raise RoleNotFound()
+    await repo.delete_role(db, role)
+    await authz.invalidate_all(cache, db)

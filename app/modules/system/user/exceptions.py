@@ -1,0 +1,88 @@
+"""Errors of the users feature."""
+
+from __future__ import annotations
+
+from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.responses import ErrorDetail
+
+
+class UserNotFound(NotFound):
+    """No such user, or one outside the caller's data scope (never told apart)."""
+
+    default_message = "User not found"
+
+
+class _FieldConflict(Conflict):
+    field: str = ""
+
+    def __init__(self) -> None:
+        super().__init__(
+            errors=[
+                ErrorDetail(
+                    field=self.field, location="body", message="already exists", type="unique"
+                )
+            ]
+        )
+
+
+class UsernameTaken(_FieldConflict):
+    default_message = "Conflict: a user with this username already exists"
+    field = "username"
+
+
+class EmailTaken(_FieldConflict):
+    default_message = "Conflict: a user with this email already exists"
+    field = "email"
+
+
+class UnknownIds(ValidationFailed):
+    """Some ids in `field` name no existing row."""
+
+    def __init__(self, field: str, what: str) -> None:
+        super().__init__(
+            f"Validation failed: {field}",
+            errors=[
+                ErrorDetail(
+                    field=field, location="body", message=f"no such {what}", type="not_found"
+                )
+            ],
+        )
+
+
+class SuperuserProtected(PermissionDenied):
+    """Only a superuser may edit, reset, disable or delete a superuser."""
+
+    default_message = "Only a superuser can manage a superuser"
+
+
+class TargetOutranksCaller(PermissionDenied):
+    """The target user holds permissions (or a data scope) the caller does not."""
+
+    default_message = "You cannot manage a user with permissions you do not hold"
+
+
+class SelfManagement(PermissionDenied):
+    default_message = "You cannot change your own roles, department or status, reset your own \
+password or delete yourself here: use your profile to edit yourself"
+
+
+class LastSuperuser(Conflict):
+    default_message = "Conflict: the last active superuser cannot be disabled or deleted"
+
+
+class DeptOutOfScope(PermissionDenied):
+    """The department asked for is outside the caller's data scope."""
+
+    default_message = "You cannot place a user in a department outside your data scope"
+
+    def __init__(self) -> None:
+        super().__init__(
+            errors=[
+                ErrorDetail(
+                    field="dept_id",
+                    location="body",
+                    message="outside your data scope",
+                    type="permission_denied",
+                )
+            ]
+        )

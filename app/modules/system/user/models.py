@@ -1,0 +1,54 @@
+"""Users. Secrets (password hash, MFA seed) live here but never leave through a schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, BigId, TimestampMixin, UtcDateTime
+
+user_role = Table(
+    "sys_user_role",
+    Base.metadata,
+    Column("user_id", BigId, ForeignKey("sys_user.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", BigId, ForeignKey("sys_role.id", ondelete="CASCADE"), primary_key=True),
+)
+
+user_position = Table(
+    "sys_user_position",
+    Base.metadata,
+    Column("user_id", BigId, ForeignKey("sys_user.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "position_id", BigId, ForeignKey("sys_position.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "sys_user"
+    # SQLite would otherwise reuse the id of a deleted last row.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(255), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    dept_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sys_dept.id"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    mfa_secret: Mapped[str | None] = mapped_column(Text)  # encrypted (SecretBox "mfa")
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    mfa_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_login_ip: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[int | None] = mapped_column(BigId, index=True)
+    remark: Mapped[str | None] = mapped_column(String(500))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,211 @@
+"""All SQL of the users feature.
+
+Every query for users the caller addresses (list, read, update, delete, reset, export) starts
+from `scoped_conditions` / `get_scoped`, i.e. from the data-scope filter (SECURITY.md §0 #3):
+a user outside the caller's scope is simply not found.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Collection, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute
+
+from app.core.access import Principal, scope_filter
+from app.modules.system.dept.models import Dept
+from app.modules.system.position.models import Position
+from app.modules.system.user.models import User, user_position, user_role
+from app.modules.system.user.schemas import UserFilters
+
+EXPORT_BATCH = 500
+
+
+def _scope(principal: Principal) -> ColumnElement[bool] | None:
+    return scope_filter(principal, dept_column=User.dept_id, owner_column=User.id)
+
+
+async def scoped_conditions(
+    db: AsyncSession, principal: Principal, filters: UserFilters
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a list or export: the caller's data scope, then the filters.
+
+    Built once and used by both, so the export holds exactly the rows the list shows.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    scope = _scope(principal)
+    if scope is not None:
+        conditions.append(scope)
+    if filters.username:
+        conditions.append(User.username.icontains(filters.username, autoescape=True))
+    if filters.name:
+        conditions.append(User.name.icontains(filters.name, autoescape=True))
+    if filters.status:
+        conditions.append(User.status == filters.status)
+    if filters.dept_id is not None:
+        if filters.include_children:
+            path = (
+                await db.execute(select(Dept.path).where(Dept.id == filters.dept_id))
+            ).scalar_one_or_none()
+            if path is None:
+                conditions.append(false())
+            else:
+                subtree = select(Dept.id).where(Dept.path.startswith(path, autoescape=True))
+                conditions.append(User.dept_id.in_(subtree))
+        else:
+            conditions.append(User.dept_id == filters.dept_id)
+    if filters.role_id is not None:
+        holders = select(user_role.c.user_id).where(user_role.c.role_id == filters.role_id)
+        conditions.append(User.id.in_(holders))
+    return conditions
+
+
+def list_statement(conditions: Sequence[ColumnElement[bool]]) -> Select[User]:
+    """The users matching `conditions` (ordering is left to the pager)."""
+    return select(User).where(*conditions)
+
+
+async def iter_batches(
+    db: AsyncSession,
+    conditions: Sequence[ColumnElement[bool]],
+    columns: Sequence[QueryableAttribute[Any]],
+    *,
+    batch_size: int = EXPORT_BATCH,
+) -> AsyncIterator[Sequence[Row[Any]]]:
+    """The matching users in id order, `batch_size` rows at a time (keyset pagination on id,
+    so memory stays flat and no OFFSET scan grows). Each row starts with `User.id`."""
+    last_id = 0
+    while True:
+        statement = (
+            select(User.id, *columns)
+            .where(*conditions, User.id > last_id)
+            .order_by(User.id)
+            .limit(batch_size)
+        )
+        rows = (await db.execute(statement)).all()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch_size:
+            return
+        last_id = rows[-1][0]
+
+
+async def get_scoped(
+    db: AsyncSession, principal: Principal, user_id: int, *, for_update: bool = False
+) -> User | None:
+    """The user if it exists and is inside the caller's data scope."""
+    statement = select(User).where(User.id == user_id)
+    scope = _scope(principal)
+    if scope is not None:
+        statement = statement.where(scope)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return (await db.execute(statement)).scalars().first()
+
+
+async def links(
+    db: AsyncSession, user_ids: Collection[int]
+) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """Role ids and position ids of each user: two queries, whatever the number of users."""
+    roles: dict[int, list[int]] = defaultdict(list)
+    positions: dict[int, list[int]] = defaultdict(list)
+    if not user_ids:
+        return roles, positions
+    ids = sorted(set(user_ids))
+    for user_id, role_id in await db.execute(
+        select(user_role.c.user_id, user_role.c.role_id)
+        .where(user_role.c.user_id.in_(ids))
+        .order_by(user_role.c.user_id, user_role.c.role_id)
+    ):
+        roles[user_id].append(role_id)
+    for user_id, position_id in await db.execute(
+        select(user_position.c.user_id, user_position.c.position_id)
+        .where(user_position.c.user_id.in_(ids))
+        .order_by(user_position.c.user_id, user_position.c.position_id)
+    ):
+        positions[user_id].append(position_id)
+    return roles, positions
+
+
+async def username_taken(db: AsyncSession, username: str) -> bool:
+    """Case-insensitive, so `Admin` cannot sit next to `admin` on any database."""
+    condition = func.lower(User.username) == username.lower()
+    return bool((await db.execute(select(exists().where(condition)))).scalar())
+
+
+async def email_taken(db: AsyncSession, email: str, *, exclude_id: int | None = None) -> bool:
+    condition = func.lower(User.email) == email.lower()
+    if exclude_id is not None:
+        condition = condition & (User.id != exclude_id)
+    return bool((await db.execute(select(exists().where(condition)))).scalar())
+
+
+async def dept_exists(db: AsyncSession, dept_id: int) -> bool:
+    return bool((await db.execute(select(exists().where(Dept.id == dept_id)))).scalar())
+
+
+async def existing_position_ids(db: AsyncSession, ids: Collection[int]) -> set[int]:
+    if not ids:
+        return set()
+    rows = await db.execute(select(Position.id).where(Position.id.in_(sorted(ids))))
+    return set(rows.scalars())
+
+
+async def other_active_superusers(db: AsyncSession, exclude_id: int) -> int:
+    """How many other active superusers there are, with their rows locked.
+
+    The lock makes two admins disabling each other's superusers at once see each other's
+    change (PostgreSQL re-checks locked rows; SQLite serialises writers anyway).
+    """
+    rows = await db.execute(
+        select(User.id)
+        .where(User.is_superuser.is_(True), User.status == "active", User.id != exclude_id)
+        .order_by(User.id)
+        .with_for_update()
+    )
+    return len(rows.all())
+
+
+async def add(db: AsyncSession, user: User) -> User:
+    db.add(user)
+    await db.flush()
+    return user
+
+
+async def replace_roles(db: AsyncSession, user_id: int, role_ids: Sequence[int]) -> None:
+    """Delete, then insert in ascending id order (a stable lock order)."""
+    await db.execute(delete(user_role).where(user_role.c.user_id == user_id))
+    ids = sorted(set(role_ids))
+    if ids:
+        await db.execute(insert(user_role), [{"user_id": user_id, "role_id": i} for i in ids])
+
+
+async def replace_positions(db: AsyncSession, user_id: int, position_ids: Sequence[int]) -> None:
+    await db.execute(delete(user_position).where(user_position.c.user_id == user_id))
+    ids = sorted(set(position_ids))
+    if ids:
+        await db.execute(
+            insert(user_position), [{"user_id": user_id, "position_id": i} for i in ids]
+        )
+
+
+async def delete_user(db: AsyncSession, user: User) -> None:
+    """Delete the user and their links (sessions and recovery codes go by ON DELETE CASCADE)."""
+    await db.execute(delete(user_role).where(user_role.c.user_id == user.id))
+    await db.execute(delete(user_position).where(user_position.c.user_id == user.id))
+    await db.delete(user)
+    await db.flush()

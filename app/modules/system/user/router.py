@@ -1,0 +1,144 @@
+"""HTTP routes for users (`/api/v1/system/users`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import StreamingResponse
+
+from app.core.access import Principal
+from app.core.database import SessionDep
+from app.core.deps import CacheDep, SettingsDep
+from app.core.pagination import Page, PageParams, pagination
+from app.core.responses import Envelope, created, error_responses, ok
+from app.modules.auth.deps import PasswordHasherDep, require
+from app.modules.system.permissions import (
+    USER_CREATE,
+    USER_DELETE,
+    USER_EXPORT,
+    USER_LIST,
+    USER_READ,
+    USER_RESET_PASSWORD,
+    USER_UPDATE,
+)
+from app.modules.system.user import service
+from app.modules.system.user.models import User
+from app.modules.system.user.schemas import (
+    MAX_ID,
+    PasswordResetRead,
+    UserCreate,
+    UserFilters,
+    UserRead,
+    UserUpdate,
+    user_filters,
+)
+
+router = APIRouter(prefix="/api/v1/system/users", tags=["system: users"])
+
+users_page = pagination(
+    sortable={
+        "created_at": User.created_at,
+        "username": User.username,
+        "name": User.name,
+        "id": User.id,
+    },
+    default="-created_at",
+)
+UserIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+Filters = Annotated[UserFilters, Depends(user_filters)]
+
+
+@router.get("", responses=error_responses(401, 403, 422))
+async def list_users(
+    principal: Annotated[Principal, Depends(require(USER_LIST))],
+    db: SessionDep,
+    params: Annotated[PageParams, Depends(users_page)],
+    filters: Filters,
+) -> Envelope[Page[UserRead]]:
+    """List the users in your data scope."""
+    return ok(await service.list_users(db, principal, filters, params))
+
+
+# Declared before `/{user_id}` so that "export" is not read as an id.
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "CSV of the matching users"},
+        **error_responses(401, 403, 422),
+    },
+)
+async def export_users(
+    principal: Annotated[Principal, Depends(require(USER_EXPORT))],
+    request: Request,
+    db: SessionDep,
+    filters: Filters,
+) -> StreamingResponse:
+    """Export the users the list would show (same filters, same data scope) as CSV."""
+    conditions = await service.export_conditions(db, principal, filters)
+    return StreamingResponse(
+        service.export_csv(request.app.state.sessionmaker, conditions),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="users.csv"'},
+    )
+
+
+@router.get("/{user_id}", responses=error_responses(401, 403, 404, 422))
+async def get_user(
+    principal: Annotated[Principal, Depends(require(USER_READ))],
+    db: SessionDep,
+    user_id: UserIdPath,
+) -> Envelope[UserRead]:
+    """One user in your data scope."""
+    return ok(await service.get_user(db, principal, user_id))
+
+
+@router.post("", status_code=201, responses=error_responses(401, 403, 409, 422))
+async def create_user(
+    principal: Annotated[Principal, Depends(require(USER_CREATE))],
+    db: SessionDep,
+    settings: SettingsDep,
+    hasher: PasswordHasherDep,
+    body: UserCreate,
+) -> Envelope[UserRead]:
+    """Create a user in your data scope, with roles whose permissions you hold."""
+    return created(await service.create_user(db, settings, hasher, principal, body))
+
+
+@router.patch("/{user_id}", responses=error_responses(401, 403, 404, 409, 422))
+async def update_user(
+    principal: Annotated[Principal, Depends(require(USER_UPDATE))],
+    db: SessionDep,
+    cache: CacheDep,
+    user_id: UserIdPath,
+    body: UserUpdate,
+) -> Envelope[UserRead]:
+    """Edit a user; new roles, department or status apply on their next request."""
+    user = await service.update_user(db, cache, principal, user_id, body)
+    return ok(user)
+
+
+@router.delete("/{user_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422))
+async def delete_user(
+    principal: Annotated[Principal, Depends(require(USER_DELETE))],
+    db: SessionDep,
+    cache: CacheDep,
+    user_id: UserIdPath,
+) -> Response:
+    """Delete a user and end all their sessions."""
+    await service.delete_user(db, cache, principal, user_id)
+    return Response(status_code=204)
+
+
+@router.post("/{user_id}/reset-password", responses=error_responses(401, 403, 404, 422))
+async def reset_user_password(
+    principal: Annotated[Principal, Depends(require(USER_RESET_PASSWORD))],
+    db: SessionDep,
+    cache: CacheDep,
+    hasher: PasswordHasherDep,
+    user_id: UserIdPath,
+) -> Envelope[PasswordResetRead]:
+    """Give a user a generated one-time password (shown once) and end their sessions."""
+    result = await service.reset_password(db, cache, hasher, principal, user_id)
+    return ok(result)

@@ -1,0 +1,188 @@
+"""Request and response bodies of the users feature.
+
+Input bodies forbid unknown fields, so `is_superuser`, `password_hash`, `mfa_secret`, `id` or
+`version` in a body is a 422, never silently applied (SECURITY.md §0 #4, ASVS 15.3.3).
+`UserRead` lists what leaves the API: never the password hash, the MFA secret or tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+MAX_ID = 2**63 - 1
+MAX_LINKS = 100
+
+Status = Literal["active", "disabled"]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Username = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$"
+    ),
+]
+# No control characters: names end up in logs, CSV exports and e-mails.
+Name = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
+    ),
+]
+
+
+def _blank_to_none(value: Any) -> Any:
+    """Forms send "" for an empty optional field; store it as null."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+# A plain pattern: pydantic's EmailStr needs the email-validator package.
+Email = Annotated[
+    Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, max_length=255, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+        ),
+    ]
+    | None,
+    BeforeValidator(_blank_to_none),
+]
+Phone = Annotated[
+    Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+?[0-9][0-9 ()-]{2,}$"),
+    ]
+    | None,
+    BeforeValidator(_blank_to_none),
+]
+Remark = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None,
+    BeforeValidator(_blank_to_none),
+]
+
+
+def _unique_sorted(ids: list[int]) -> list[int]:
+    return sorted(set(ids))
+
+
+IdList = Annotated[list[Id], Field(max_length=MAX_LINKS), AfterValidator(_unique_sorted)]
+
+
+class UserCreate(BaseModel):
+    """A new user. The password is checked against the password policy and stored hashed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username
+    name: Name
+    email: Email = None
+    phone: Phone = None
+    # Used exactly as given: no trimming (ASVS 6.2.8); the policy checks its length.
+    password: str = Field(min_length=1, max_length=1024, repr=False)
+    status: Status = "active"
+    dept_id: Id | None = None
+    role_ids: IdList = []
+    position_ids: IdList = []
+    remark: Remark = None
+    # The admin chose this password, so the user replaces it at first sign-in (ASVS 6.4.1);
+    # turn off only for accounts whose password is handed over by other means.
+    must_change_password: bool = True
+
+
+class UserUpdate(BaseModel):
+    """Partial update: only the fields sent change. Not `username`, `password` (use
+    reset-password) or `is_superuser` (never settable through the API)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    email: Email = None
+    phone: Phone = None
+    status: Status | None = None
+    dept_id: Id | None = None
+    role_ids: IdList | None = None
+    position_ids: IdList | None = None
+    remark: Remark = None
+
+    @field_validator("name", "status", "role_ids", "position_ids")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class UserRead(BaseModel):
+    id: int
+    username: str
+    name: str
+    email: str | None
+    phone: str | None
+    status: str
+    is_superuser: bool
+    dept_id: int | None
+    role_ids: list[int]
+    position_ids: list[int]
+    remark: str | None
+    must_change_password: bool
+    mfa_enabled: bool
+    last_login_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PasswordResetRead(BaseModel):
+    """The one-time password, shown once; the user must replace it at next sign-in."""
+
+    password: str
+    must_change_password: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UserFilters:
+    """The list filters, shared by the list and the export."""
+
+    username: str | None = None
+    name: str | None = None
+    status: str | None = None
+    dept_id: int | None = None
+    include_children: bool = True
+    role_id: int | None = None
+
+
+def user_filters(
+    username: Annotated[
+        str | None, Query(max_length=64, description="Username contains (any case)")
+    ] = None,
+    name: Annotated[
+        str | None, Query(max_length=64, description="Name contains (any case)")
+    ] = None,
+    status: Annotated[Status | None, Query()] = None,
+    dept_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Department")] = None,
+    include_children: Annotated[
+        bool, Query(description="With `dept_id`: include its sub-departments")
+    ] = True,
+    role_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Holds this role")] = None,
+) -> UserFilters:
+    """A FastAPI dependency reading the user list filters from the query string."""
+    return UserFilters(
+        username=username.strip() or None if username else None,
+        name=name.strip() or None if name else None,
+        status=status,
+        dept_id=dept_id,
+        include_children=include_children,
+        role_id=role_id,
+    )

@@ -1,0 +1,365 @@
+"""Business rules of the users feature: data scope, anti-escalation, sessions, export.
+
+Rules (SECURITY.md §0 #3, #4, #8; ASVS 8.2.1-8.2.3, 8.3.2, 7.4.2, 6.4.1):
+
+- Data scope: a user outside the caller's scope is "not found" on every read and write, and
+  absent from lists and exports; list and export share one query.
+- Nobody grants what they do not hold: a non-superuser can only give a user roles whose
+  permission codes they hold and whose data scope (for that user) lies inside their own.
+- A non-superuser can only manage (edit, reset, disable, delete) a user whose roles are
+  within their own power by the same measure (otherwise a password reset would hand them a
+  stronger account); only a superuser manages a superuser. `is_superuser` is never settable.
+- Nobody changes their own roles, department or status, resets their own password or deletes
+  themselves here: that is the profile's job (which asks for the current password).
+- The last active superuser cannot be disabled or deleted.
+- A department outside the caller's data scope cannot be assigned (403 naming `dept_id`; a
+  department that does not exist is a 422).
+- Changes to a user's roles, department or status apply on their next request; disabling,
+  deleting or resetting the password of a user ends all their sessions at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.access import Principal
+from app.core.cache import Cache
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.pagination import Page, PageParams, paginate
+from app.core.security.passwords import PasswordHasher, check_password, generate_password
+from app.modules.auth import authz, sessions
+from app.modules.system.role import service as role_service
+from app.modules.system.role.exceptions import GrantNotHeld, ScopeNotHeld
+from app.modules.system.user import repository as repo
+from app.modules.system.user.exceptions import (
+    DeptOutOfScope,
+    EmailTaken,
+    LastSuperuser,
+    SelfManagement,
+    SuperuserProtected,
+    TargetOutranksCaller,
+    UnknownIds,
+    UsernameTaken,
+    UserNotFound,
+)
+from app.modules.system.user.models import User
+from app.modules.system.user.schemas import (
+    PasswordResetRead,
+    UserCreate,
+    UserFilters,
+    UserRead,
+    UserUpdate,
+)
+
+EXPORT_COLUMNS = ("id", "username", "name", "email", "phone", "status", "dept_id", "created_at")
+# A spreadsheet runs a cell starting with one of these as a formula (ASVS 1.2.10).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+# --------------------------------------------------------------------------- reading --
+
+
+async def to_read(db: AsyncSession, users: Sequence[User]) -> list[UserRead]:
+    """Response bodies for `users`; their role and position ids come in two queries."""
+    roles, positions = await repo.links(db, [user.id for user in users])
+    return [
+        UserRead(
+            id=user.id,
+            username=user.username,
+            name=user.name,
+            email=user.email,
+            phone=user.phone,
+            status=user.status,
+            is_superuser=user.is_superuser,
+            dept_id=user.dept_id,
+            role_ids=roles.get(user.id, []),
+            position_ids=positions.get(user.id, []),
+            remark=user.remark,
+            must_change_password=user.must_change_password,
+            mfa_enabled=user.mfa_enabled,
+            last_login_at=user.last_login_at,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+        for user in users
+    ]
+
+
+async def list_users(
+    db: AsyncSession, principal: Principal, filters: UserFilters, params: PageParams
+) -> Page[UserRead]:
+    conditions = await repo.scoped_conditions(db, principal, filters)
+    items, total = await paginate(db, repo.list_statement(conditions), params, tiebreaker=[User.id])
+    return Page[UserRead](
+        items=await to_read(db, items), total=total, page=params.page, page_size=params.page_size
+    )
+
+
+async def get_user(db: AsyncSession, principal: Principal, user_id: int) -> UserRead:
+    user = await repo.get_scoped(db, principal, user_id)
+    if user is None:
+        raise UserNotFound()
+    return (await to_read(db, [user]))[0]
+
+
+# --------------------------------------------------------------------------- checking --
+
+
+def _dept_in_scope(principal: Principal, dept_id: int | None) -> bool:
+    """True if a user placed in `dept_id` would be inside the caller's data scope."""
+    if principal.is_superuser or principal.scope.all:
+        return True
+    return dept_id is not None and dept_id in principal.scope.dept_ids
+
+
+async def _ensure_refs(
+    db: AsyncSession,
+    *,
+    dept_id: int | None,
+    role_ids: Sequence[int],
+    position_ids: Sequence[int],
+) -> list[role_service.RoleGrant]:
+    """422 naming the field whose id names nothing; returns the grants of `role_ids`."""
+    if dept_id is not None and not await repo.dept_exists(db, dept_id):
+        raise UnknownIds("dept_id", "department")
+    grants = await role_service.role_grants(db, role_ids)
+    if set(role_ids) - {grant.id for grant in grants}:
+        raise UnknownIds("role_ids", "role")
+    if set(position_ids) - await repo.existing_position_ids(db, position_ids):
+        raise UnknownIds("position_ids", "position")
+    return grants
+
+
+async def _ensure_grantable(
+    db: AsyncSession,
+    principal: Principal,
+    grants: Sequence[role_service.RoleGrant],
+    *,
+    dept_id: int | None,
+    field: str,
+) -> None:
+    """403 unless the caller holds everything these roles give a user in `dept_id`."""
+    problem = await role_service.first_uncovered(db, principal, grants, home_dept_id=dept_id)
+    if problem == "permissions":
+        raise GrantNotHeld(field)
+    if problem == "scope":
+        raise ScopeNotHeld(field)
+
+
+async def _load_target(db: AsyncSession, principal: Principal, user_id: int) -> User:
+    """The user to change, locked: 404 outside the scope, then 403 for a superuser (unless
+    the caller is one), then 403 if they hold more than the caller."""
+    user = await repo.get_scoped(db, principal, user_id, for_update=True)
+    if user is None:
+        raise UserNotFound()
+    if user.is_superuser and not principal.is_superuser:
+        raise SuperuserProtected()
+    if user.id != principal.user_id and not principal.is_superuser:
+        roles, _ = await repo.links(db, [user.id])
+        grants = await role_service.role_grants(db, roles.get(user.id, []))
+        if await role_service.first_uncovered(db, principal, grants, home_dept_id=user.dept_id):
+            raise TargetOutranksCaller()
+    return user
+
+
+async def _ensure_not_last_superuser(db: AsyncSession, user: User) -> None:
+    if (
+        user.is_superuser
+        and user.status == "active"
+        and await repo.other_active_superusers(db, user.id) == 0
+    ):
+        raise LastSuperuser()
+
+
+# --------------------------------------------------------------------------- writing --
+
+
+@asynccontextmanager
+async def _unique_fields() -> AsyncIterator[None]:
+    """Two requests racing past the explicit duplicate check: the loser's unique violation
+    becomes the same 409 naming the field."""
+    try:
+        yield
+    except IntegrityError as exc:
+        text = str(exc.orig).lower()
+        if "username" in text:
+            raise UsernameTaken() from None
+        if "email" in text:
+            raise EmailTaken() from None
+        raise
+
+
+async def create_user(
+    db: AsyncSession,
+    settings: Settings,
+    hasher: PasswordHasher,
+    principal: Principal,
+    data: UserCreate,
+) -> UserRead:
+    context = [data.username, data.name]
+    if data.email:
+        context.append(data.email.rpartition("@")[0])
+    check_password(data.password, settings=settings, field="password", context=context)
+    if await repo.username_taken(db, data.username):
+        raise UsernameTaken()
+    if data.email and await repo.email_taken(db, data.email):
+        raise EmailTaken()
+    grants = await _ensure_refs(
+        db, dept_id=data.dept_id, role_ids=data.role_ids, position_ids=data.position_ids
+    )
+    if not _dept_in_scope(principal, data.dept_id):
+        raise DeptOutOfScope()
+    await _ensure_grantable(db, principal, grants, dept_id=data.dept_id, field="role_ids")
+    now = utcnow()
+    password_hash = await hasher.hash(data.password)
+    async with _unique_fields():
+        user = await repo.add(
+            db,
+            User(
+                **data.model_dump(exclude={"password", "role_ids", "position_ids"}),
+                password_hash=password_hash,
+                password_changed_at=now,
+                is_superuser=False,
+                created_by=principal.user_id,
+            ),
+        )
+    await repo.replace_roles(db, user.id, data.role_ids)
+    await repo.replace_positions(db, user.id, data.position_ids)
+    return (await to_read(db, [user]))[0]
+
+
+async def update_user(
+    db: AsyncSession, cache: Cache, principal: Principal, user_id: int, data: UserUpdate
+) -> UserRead:
+    user = await _load_target(db, principal, user_id)
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    roles, positions = await repo.links(db, [user.id])
+    old_roles, old_positions = roles.get(user.id, []), positions.get(user.id, [])
+    new_roles: list[int] = changes.pop("role_ids", old_roles)
+    new_positions: list[int] = changes.pop("position_ids", old_positions)
+    new_dept: int | None = changes.get("dept_id", user.dept_id)
+    new_status: str = changes.get("status", user.status)
+    roles_changed = new_roles != old_roles
+    dept_changed = new_dept != user.dept_id
+    status_changed = new_status != user.status
+    if user.id == principal.user_id and (roles_changed or dept_changed or status_changed):
+        raise SelfManagement()
+    grants = await _ensure_refs(
+        db,
+        dept_id=new_dept if dept_changed else None,
+        role_ids=new_roles if roles_changed or dept_changed else [],
+        position_ids=sorted(set(new_positions) - set(old_positions)),
+    )
+    if dept_changed and not _dept_in_scope(principal, new_dept):
+        raise DeptOutOfScope()
+    if roles_changed or dept_changed:
+        field = "role_ids" if roles_changed else "dept_id"
+        await _ensure_grantable(db, principal, grants, dept_id=new_dept, field=field)
+    if status_changed and new_status == "disabled":
+        await _ensure_not_last_superuser(db, user)
+    new_email = changes.get("email")
+    if (
+        new_email
+        and new_email.lower() != (user.email or "").lower()
+        and await repo.email_taken(db, new_email, exclude_id=user.id)
+    ):
+        raise EmailTaken()
+    for field_name, value in changes.items():
+        setattr(user, field_name, value)
+    if roles_changed:
+        await repo.replace_roles(db, user.id, new_roles)
+    if new_positions != old_positions:
+        await repo.replace_positions(db, user.id, new_positions)
+    if roles_changed or new_positions != old_positions:
+        user.updated_at = utcnow()  # the row's version moves with its links
+    async with _unique_fields():
+        await db.flush()
+    if status_changed and new_status == "disabled":
+        await sessions.revoke_user_sessions(
+            db, cache, user.id, reason="user_disabled", now=utcnow()
+        )
+    if roles_changed or dept_changed or status_changed:
+        await authz.invalidate_user(cache, user.id, db)
+    return (await to_read(db, [user]))[0]
+
+
+async def delete_user(db: AsyncSession, cache: Cache, principal: Principal, user_id: int) -> None:
+    user = await _load_target(db, principal, user_id)
+    if user.id == principal.user_id:
+        raise SelfManagement()
+    await _ensure_not_last_superuser(db, user)
+    await sessions.revoke_user_sessions(db, cache, user.id, reason="user_deleted", now=utcnow())
+    await repo.delete_user(db, user)
+    await authz.invalidate_user(cache, user_id, db)
+
+
+async def reset_password(
+    db: AsyncSession, cache: Cache, hasher: PasswordHasher, principal: Principal, user_id: int
+) -> PasswordResetRead:
+    """Replace the password with a generated one-time password (the admin never chooses it,
+    ASVS 6.4.1/6.4.6), force a change at next sign-in and end every session of the user."""
+    user = await _load_target(db, principal, user_id)
+    if user.id == principal.user_id:
+        raise SelfManagement()
+    password = generate_password()
+    user.password_hash = await hasher.hash(password)
+    user.must_change_password = True
+    user.password_changed_at = utcnow()
+    await db.flush()
+    await sessions.revoke_user_sessions(db, cache, user.id, reason="password_reset", now=utcnow())
+    await authz.invalidate_user(cache, user.id, db)
+    return PasswordResetRead(password=password)
+
+
+# --------------------------------------------------------------------------- exporting --
+
+
+async def export_conditions(
+    db: AsyncSession, principal: Principal, filters: UserFilters
+) -> list[ColumnElement[bool]]:
+    """The export's WHERE clause: exactly the list's (data scope + filters)."""
+    return await repo.scoped_conditions(db, principal, filters)
+
+
+def csv_cell(value: object) -> str:
+    """One CSV cell; text that a spreadsheet would run as a formula gets a leading `'`."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    text = str(value)
+    if isinstance(value, str) and text.startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+async def export_csv(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    conditions: Sequence[ColumnElement[bool]],
+) -> AsyncIterator[str]:
+    """The CSV export, produced batch by batch while it is sent.
+
+    It runs after the request's own session has closed, so it reads in a session of its own.
+    """
+
+    def render(rows: Sequence[Sequence[object]]) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerows([csv_cell(value) for value in row] for row in rows)
+        return buffer.getvalue()
+
+    yield "\ufeff" + render([EXPORT_COLUMNS])  # the BOM makes Excel read UTF-8
+    columns = [getattr(User, name) for name in EXPORT_COLUMNS[1:]]
+    async with sessionmaker() as db:
+        async for batch in repo.iter_batches(db, conditions, columns, batch_size=repo.EXPORT_BATCH):
+            yield render(batch)

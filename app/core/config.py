@@ -131,6 +131,28 @@ class Settings(BaseSettings):
     mfa_issuer: str = ""
     init_admin_password: SecretStr | None = None
 
+    # --- files --------------------------------------------------------------------------
+    file_storage: Literal["local", "s3"] = "local"
+    file_dir: Path = Path("data/files")
+    file_max_size: int = Field(default=10 * 1024 * 1024, ge=1024, le=5 * 1024**3)
+    file_allowed_types: Annotated[list[str], NoDecode] = [
+        "png", "jpg", "jpeg", "gif", "webp", "pdf", "txt", "csv", "xlsx", "docx", "zip",
+    ]
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_bucket: str = ""
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_timeout: float = Field(default=10.0, gt=0, le=300)
+
+    # --- audit and import/export ---------------------------------------------------------
+    audit_enabled: bool = True
+    audit_flush_interval: float = Field(default=1.0, gt=0, le=60)
+    audit_batch_size: int = Field(default=200, ge=1, le=10000)
+    audit_max_body_bytes: int = Field(default=16384, ge=0, le=1048576)
+    import_max_rows: int = Field(default=10000, ge=1, le=1_000_000)
+    import_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+
     # --- HTTP, docs, logging --------------------------------------------------------------
     docs_enabled: bool | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -143,7 +165,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=256)
     auto_migrate: bool | None = None
-    modules: Annotated[list[str], NoDecode] = ["system", "auth", "monitor"]
+    modules: Annotated[list[str], NoDecode] = ["system", "auth", "monitor", "files"]
 
     # ---------------------------------------------------------------------- validators --
     @field_validator(
@@ -227,6 +249,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "JWT_RETIRED_KEYS: each entry is <kid>=<secret of at least 32 characters>"
                 )
+        if self.file_storage == "s3" and not self.s3_bucket:
+            raise ValueError("S3_BUCKET: required when FILE_STORAGE=s3")
         if self.app_env == "prod":
             self._check_production()
         return self
@@ -251,6 +275,11 @@ class Settings(BaseSettings):
     def resolved_data_dir(self) -> Path:
         """The data folder as an absolute path (relative paths are taken from the project root)."""
         return self.data_dir if self.data_dir.is_absolute() else BASE_DIR / self.data_dir
+
+    @property
+    def resolved_file_dir(self) -> Path:
+        """The local file storage folder as an absolute path."""
+        return self.file_dir if self.file_dir.is_absolute() else BASE_DIR / self.file_dir
 
     @property
     def db_dialect(self) -> Dialect:

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal, scope_filter
 from app.modules.auth.models import AuthSession
-from app.modules.auth.schemas import MenuNode
 from app.modules.system.menu.models import Menu
 from app.modules.system.role.models import Role, role_menu
 from app.modules.system.user.models import User, user_role
@@ -61,8 +60,10 @@ async def count(db: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> int:
     )
 
 
-async def visible_menu_tree(db: AsyncSession, principal: Principal) -> list[MenuNode]:
-    """Active directories and pages the caller may see, with their ancestors, as a tree."""
+async def visible_menus(db: AsyncSession, principal: Principal) -> list[Menu]:
+    """Active directories and pages the caller may use, with their ancestors, ordered by sort
+    and id (ready to nest). Hidden ones (`visible` false) are included so that a front end
+    can register their routes without showing them in its navigation."""
     menus = list(
         (
             await db.execute(
@@ -72,49 +73,23 @@ async def visible_menu_tree(db: AsyncSession, principal: Principal) -> list[Menu
             )
         ).scalars()
     )
-    if not principal.is_superuser:
-        granted = set(
-            (
-                await db.execute(
-                    select(role_menu.c.menu_id)
-                    .join(Role, Role.id == role_menu.c.role_id)
-                    .join(user_role, user_role.c.role_id == Role.id)
-                    .where(user_role.c.user_id == principal.user_id, Role.status == "active")
-                )
-            ).scalars()
-        )
-        by_id = {menu.id: menu for menu in menus}
-        keep: set[int] = set()
-        for menu_id in granted:
-            current = by_id.get(menu_id)
-            while current is not None and current.id not in keep:
-                keep.add(current.id)
-                current = by_id.get(current.parent_id) if current.parent_id else None
-        menus = [menu for menu in menus if menu.id in keep]
-    return build_tree(menus, visible_only=True)
-
-
-def build_tree(menus: Sequence[Menu], *, visible_only: bool) -> list[MenuNode]:
-    nodes = {
-        menu.id: MenuNode(
-            id=menu.id,
-            parent_id=menu.parent_id,
-            type=menu.type,
-            title=menu.title,
-            name=menu.name,
-            path=menu.path,
-            component=menu.component,
-            icon=menu.icon,
-            permission=menu.permission,
-            sort=menu.sort,
-            visible=menu.visible,
-            status=menu.status,
-        )
-        for menu in menus
-        if menu.visible or not visible_only
-    }
-    roots: list[MenuNode] = []
-    for node in nodes.values():  # `menus` is ordered by sort, id: children keep that order
-        parent = nodes.get(node.parent_id) if node.parent_id else None
-        (parent.children if parent else roots).append(node)
-    return roots
+    if principal.is_superuser:
+        return menus
+    granted = set(
+        (
+            await db.execute(
+                select(role_menu.c.menu_id)
+                .join(Role, Role.id == role_menu.c.role_id)
+                .join(user_role, user_role.c.role_id == Role.id)
+                .where(user_role.c.user_id == principal.user_id, Role.status == "active")
+            )
+        ).scalars()
+    )
+    by_id = {menu.id: menu for menu in menus}
+    keep: set[int] = set()
+    for menu_id in granted:
+        current = by_id.get(menu_id)
+        while current is not None and current.id not in keep:
+            keep.add(current.id)
+            current = by_id.get(current.parent_id) if current.parent_id else None
+    return [menu for menu in menus if menu.id in keep]

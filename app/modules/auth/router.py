@@ -32,7 +32,6 @@ from app.modules.auth.exceptions import (
 )
 from app.modules.auth.schemas import (
     CaptchaRead,
-    MenuNode,
     MeRead,
     MfaCode,
     MfaReauth,
@@ -44,6 +43,8 @@ from app.modules.auth.schemas import (
     SessionRead,
     TokenResponse,
 )
+from app.modules.system.menu import service as menu_service
+from app.modules.system.menu.schemas import MenuTreeNode
 from app.modules.system.user.models import User
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -148,9 +149,9 @@ async def update_me(
 
 
 @router.get("/me/menus", responses=error_responses(401, 403))
-async def get_my_menus(db: SessionDep, principal: CurrentPrincipal) -> Envelope[list[MenuNode]]:
+async def get_my_menus(db: SessionDep, principal: CurrentPrincipal) -> Envelope[list[MenuTreeNode]]:
     """The tree of menus the caller may see, for a front end to build its routes."""
-    return ok(await repository.visible_menu_tree(db, principal))
+    return ok(menu_service.build_tree(await repository.visible_menus(db, principal)))
 
 
 @router.put("/me/password", status_code=204, responses=error_responses(400, 401, 422))

@@ -52,22 +52,6 @@ class PasswordChange(BaseModel):
     new_password: str = Field(min_length=1, max_length=1024)
 
 
-class MenuNode(BaseModel):
-    id: int
-    parent_id: int | None
-    type: str
-    title: str
-    name: str | None
-    path: str | None
-    component: str | None
-    icon: str | None
-    permission: str | None
-    sort: int
-    visible: bool
-    status: str
-    children: list[MenuNode] = []
-
-
 class SessionRead(BaseModel):
     """A signed-in device; never carries a token."""
 

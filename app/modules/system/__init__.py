@@ -17,6 +17,11 @@ module = ModuleSpec(
         "app.modules.system.menu.models",
         "app.modules.system.role.models",
         "app.modules.system.user.models",
+        "app.modules.system.dict.models",
+        "app.modules.system.param.models",
+        "app.modules.system.notice.models",
+        "app.modules.system.operation_log.models",
+        "app.modules.system.login_log.models",
     ],
     initial_data=load_initial_data,
 )

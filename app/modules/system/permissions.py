@@ -33,3 +33,31 @@ POSITION_READ = registry.declare("system:position:read", "View a position")
 POSITION_CREATE = registry.declare("system:position:create", "Create positions")
 POSITION_UPDATE = registry.declare("system:position:update", "Edit positions")
 POSITION_DELETE = registry.declare("system:position:delete", "Delete positions")
+
+DICT_LIST = registry.declare("system:dict:list", "List dictionary types and items")
+DICT_READ = registry.declare("system:dict:read", "View a dictionary type or item")
+DICT_CREATE = registry.declare("system:dict:create", "Create dictionary types and items")
+DICT_UPDATE = registry.declare("system:dict:update", "Edit dictionary types and items")
+DICT_DELETE = registry.declare("system:dict:delete", "Delete dictionary types and items")
+
+PARAM_LIST = registry.declare("system:param:list", "List parameters")
+PARAM_READ = registry.declare("system:param:read", "View a parameter")
+PARAM_CREATE = registry.declare("system:param:create", "Create parameters")
+PARAM_UPDATE = registry.declare("system:param:update", "Edit parameters")
+PARAM_DELETE = registry.declare("system:param:delete", "Delete parameters")
+
+NOTICE_LIST = registry.declare("system:notice:list", "List all notices, drafts included")
+NOTICE_READ = registry.declare("system:notice:read", "View a notice")
+NOTICE_CREATE = registry.declare("system:notice:create", "Create notices")
+NOTICE_UPDATE = registry.declare("system:notice:update", "Edit and publish notices")
+NOTICE_DELETE = registry.declare("system:notice:delete", "Delete notices")
+
+OPERATION_LOG_LIST = registry.declare("system:operation-log:list", "Read the operation log")
+OPERATION_LOG_EXPORT = registry.declare("system:operation-log:export", "Export the operation log")
+OPERATION_LOG_CLEAR = registry.declare("system:operation-log:clear", "Clear the operation log")
+
+LOGIN_LOG_LIST = registry.declare("system:login-log:list", "Read the login log")
+LOGIN_LOG_EXPORT = registry.declare("system:login-log:export", "Export the login log")
+LOGIN_LOG_CLEAR = registry.declare("system:login-log:clear", "Clear the login log")
+
+USER_IMPORT = registry.declare("system:user:import", "Import users from a spreadsheet")

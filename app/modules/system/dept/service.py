@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.cache import Cache
+from app.core.trees import nest
 from app.modules.auth import authz
 from app.modules.system.dept import repository as repo
 from app.modules.system.dept.exceptions import (
@@ -47,12 +48,7 @@ def build_tree(depts: Sequence[Dept]) -> list[DeptTreeNode]:
 
     A department whose parent the caller cannot see is shown at the top level.
     """
-    nodes = {dept.id: DeptTreeNode.model_validate(dept) for dept in depts}
-    roots: list[DeptTreeNode] = []
-    for dept in depts:
-        parent = nodes.get(dept.parent_id) if dept.parent_id is not None else None
-        (parent.children if parent is not None else roots).append(nodes[dept.id])
-    return roots
+    return nest(depts, DeptTreeNode.model_validate)
 
 
 async def tree(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.cache import Cache
+from app.core.trees import nest
 from app.modules.auth import authz
 from app.modules.system.menu import repository as repo
 from app.modules.system.menu.exceptions import (
@@ -47,12 +48,7 @@ def list_statement(
 
 def build_tree(menus: Sequence[Menu]) -> list[MenuTreeNode]:
     """Nest `menus` (already ordered) under their parents."""
-    nodes = {menu.id: MenuTreeNode.model_validate(menu) for menu in menus}
-    roots: list[MenuTreeNode] = []
-    for menu in menus:
-        parent = nodes.get(menu.parent_id) if menu.parent_id is not None else None
-        (parent.children if parent is not None else roots).append(nodes[menu.id])
-    return roots
+    return nest(menus, MenuTreeNode.model_validate)
 
 
 async def tree(db: AsyncSession) -> list[MenuTreeNode]:

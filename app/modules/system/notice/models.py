@@ -1,0 +1,23 @@
+"""Notices and announcements; content is sanitised HTML."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, BigId, TimestampMixin, UtcDateTime
+
+
+class Notice(TimestampMixin, Base):
+    __tablename__ = "sys_notice"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(32), default="notice")  # notice | announcement
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_by: Mapped[int | None] = mapped_column(BigId, index=True)

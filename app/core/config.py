@@ -136,7 +136,17 @@ class Settings(BaseSettings):
     file_dir: Path = Path("data/files")
     file_max_size: int = Field(default=10 * 1024 * 1024, ge=1024, le=5 * 1024**3)
     file_allowed_types: Annotated[list[str], NoDecode] = [
-        "png", "jpg", "jpeg", "gif", "webp", "pdf", "txt", "csv", "xlsx", "docx", "zip",
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "webp",
+        "pdf",
+        "txt",
+        "csv",
+        "xlsx",
+        "docx",
+        "zip",
     ]
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"

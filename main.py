@@ -5,6 +5,7 @@ python main.py run --env=prod --workers 4
 python main.py upgrade | downgrade -1 | current | history | check
 python main.py revision "add invoices"
 python main.py init
+python main.py export-users users.xlsx | import-users users.xlsx --dry-run
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -282,6 +284,87 @@ def reset_password(username: Annotated[str, typer.Argument()], env: EnvOption = 
     except AppError as exc:
         fail(exc.message, 1)
     typer.echo(f"one-time password for {username!r} (must be changed at next sign-in): {secret}")
+
+
+def progress_printer(unit: str = "users") -> Callable[[str, int], None]:
+    """A progress callback for long runs: one updating line on a terminal, otherwise a line at
+    most every two seconds (on stderr, so stdout stays the result)."""
+    import time
+
+    interactive = sys.stderr.isatty()
+    last = 0.0
+
+    def show(stage: str, done: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if interactive:
+            typer.echo(f"\r{stage} {done} {unit}", err=True, nl=False)
+        elif now - last >= 2:
+            typer.echo(f"{stage} {done} {unit}", err=True)
+        last = now
+
+    return show
+
+
+@cli.command("export-users")
+def export_users(
+    path: Annotated[Path, typer.Argument(help="The .xlsx file to write.", dir_okay=False)],
+    env: EnvOption = None,
+) -> None:
+    """Export every user to an xlsx file (as an operator: no data scope)."""
+    from app.core.errors import AppError
+    from app.modules.system.user.commands import export_to_file
+
+    if path.suffix.lower() != ".xlsx":
+        fail("the file name must end in .xlsx")
+    settings = settings_for(env)
+    show = progress_printer()
+    try:
+        count = guarded(lambda: asyncio.run(export_to_file(settings, path, show)))
+    except AppError as exc:
+        fail(exc.message, 1)
+    if sys.stderr.isatty():
+        typer.echo("", err=True)
+    typer.echo(f"exported {count} users to {path}")
+
+
+@cli.command("import-users")
+def import_users(
+    path: Annotated[
+        Path, typer.Argument(help="The .xlsx file (see the import template).", exists=True)
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only check the file; write nothing.")
+    ] = False,
+    env: EnvOption = None,
+) -> None:
+    """Import users from an xlsx file, all or none (as an operator: no data scope)."""
+    from app.core.errors import AppError
+    from app.modules.system.user.commands import import_from_file
+    from app.modules.system.user.transfer import ImportRejected
+
+    settings = settings_for(env)
+    show = progress_printer()
+    try:
+        report = guarded(
+            lambda: asyncio.run(import_from_file(settings, path, dry_run=dry_run, progress=show))
+        )
+    except ImportRejected as exc:
+        report = exc.report
+    except AppError as exc:
+        fail(exc.message, 1)
+    if sys.stderr.isatty():
+        typer.echo("", err=True)
+    for error in report.errors:
+        typer.echo(f"row {error.row}, {error.field or 'row'}: {error.message}", err=True)
+    if report.errors_truncated:
+        typer.echo("(more errors not shown)", err=True)
+    typer.echo(
+        f"{'checked' if dry_run else 'imported'} {report.total} rows: {report.valid} valid, "
+        f"{report.invalid} with errors, {report.created} users created"
+    )
+    if report.invalid:
+        fail("the file has errors (listed above)" if dry_run else "nothing was written", 1)
 
 
 if __name__ == "__main__":

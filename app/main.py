@@ -8,7 +8,7 @@ docs and the routers of every enabled module.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -43,12 +43,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cache=app.state.cache.backend,
         modules=list(settings.modules),
     )
-    try:
-        yield
-    finally:
-        await app.state.cache.close()
-        await app.state.engine.dispose()
-        log.info("shutdown")
+    async with AsyncExitStack() as stack:
+        for spec in app.state.modules:
+            if spec.lifespan is not None:
+                await stack.enter_async_context(spec.lifespan(app))
+        try:
+            yield
+        finally:
+            # Module lifespans close first (last started, first stopped): they may still
+            # need the database and cache to flush what they hold.
+            await stack.aclose()
+            await app.state.cache.close()
+            await app.state.engine.dispose()
+            log.info("shutdown")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,9 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
-        middleware=build_middleware(settings, DOCS_PREFIXES),
+        middleware=[
+            *build_middleware(settings, DOCS_PREFIXES),
+            *(m for spec in modules for m in spec.middleware),
+        ],
     )
     app.state.settings = settings
+    app.state.modules = modules
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
     app.state.cache = create_cache(

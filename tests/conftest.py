@@ -27,6 +27,8 @@ from app.core.config import Settings, load_settings
 from app.core.database import Base
 from app.main import create_app
 from app.modules.auth.deps import principal_memo
+from app.modules.system.login_log.recorder import writer_for as login_log_writer
+from app.modules.system.operation_log.recorder import writer_for as operation_log_writer
 from tests.support.databases import TEST_REDIS_URL, temporary_database
 from tests.support.probe import ProbeBase, Widget, create_probe_app
 
@@ -85,12 +87,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
+    data_dir = Path(os.environ.get("PYTEST_DATA_DIR", "/tmp/fastapiadmin-test"))
     values: dict[str, object] = {
         "database_url": database_url,
         "redis_url": TEST_REDIS_URL,
         "cache_prefix": f"fa-test-{uuid.uuid4().hex[:12]}:",
         "secret_key": "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
-        "data_dir": Path(os.environ.get("PYTEST_DATA_DIR", "/tmp/fastapiadmin-test")),
+        "data_dir": data_dir,
+        "file_dir": data_dir / "files",
         "log_level": "WARNING",
     }
     values.update(overrides)
@@ -125,6 +129,9 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     if not used:
         return
     app: FastAPI = request.getfixturevalue(used[0])
+    for writer in (operation_log_writer(app), login_log_writer(app)):
+        if writer is not None:  # what a test left in the queue must not leak into the next
+            await writer.flush()
     async with app.state.engine.begin() as connection:
         if connection.dialect.name in ("mysql", "mariadb"):
             # MySQL checks self-references row by row even within one DELETE.

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -157,5 +157,19 @@ def build_middleware(settings: Settings, docs_prefixes: tuple[str, ...]) -> list
                 max_age=600,
             )
         )
-    stack.append(Middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_size))
+    stack.append(
+        Middleware(
+            GZipMiddleware,
+            minimum_size=settings.gzip_minimum_size,
+            # Binary downloads are already compressed (or gain nothing): send them as they are.
+            exclude_content_types=(
+                *DEFAULT_EXCLUDED_CONTENT_TYPES,
+                "application/octet-stream",
+                "application/pdf",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "image/*",
+            ),
+        )
+    )
     return stack

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.middleware import Middleware
 
 from app.core.config import ConfigError, Settings
 
 InitialData = Callable[[AsyncSession, Settings], Awaitable[None]]
+ModuleLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class ModuleSpec:
     # Loads the module's initial data; must be idempotent (run by every `init`).
     initial_data: InitialData | None = None
     depends_on: Sequence[str] = field(default_factory=tuple)
+    # Runs for the lifetime of each app process (start background writers, flush on stop).
+    lifespan: ModuleLifespan | None = None
+    # ASGI middleware the module adds, innermost of the core stack (inside CORS and GZip).
+    middleware: Sequence[Middleware] = ()
 
 
 def load_module(name: str) -> ModuleSpec:

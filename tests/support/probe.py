@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import MetaData, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from app.core.access import public
 from app.core.config import Settings
 from app.core.database import NAMING_CONVENTION, SessionDep, TimestampMixin
 from app.core.errors import Conflict
@@ -60,6 +61,12 @@ router = APIRouter(prefix="/__test")
 async def guarded() -> Envelope[str]:
     """Authentication and a permission check, and no database work of its own."""
     return ok("guarded")
+
+
+@router.post("/noop", dependencies=[Depends(public)])
+async def noop() -> Envelope[str]:
+    """A mutating request that does no database work of its own."""
+    return ok("noop")
 
 
 @router.get("/boom")

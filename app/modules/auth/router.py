@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -43,6 +44,7 @@ from app.modules.auth.schemas import (
     SessionRead,
     TokenResponse,
 )
+from app.modules.system.login_log import recorder as login_log
 from app.modules.system.menu import service as menu_service
 from app.modules.system.menu.schemas import MenuTreeNode
 from app.modules.system.user.models import User
@@ -54,9 +56,21 @@ HasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]
 
 
 def get_context(
-    db: SessionDep, cache: CacheDep, settings: SettingsDep, tokens: TokensDep, hasher: HasherDep
+    request: Request,
+    db: SessionDep,
+    cache: CacheDep,
+    settings: SettingsDep,
+    tokens: TokensDep,
+    hasher: HasherDep,
 ) -> service.AuthContext:
-    return service.AuthContext(db=db, cache=cache, settings=settings, tokens=tokens, hasher=hasher)
+    return service.AuthContext(
+        db=db,
+        cache=cache,
+        settings=settings,
+        tokens=tokens,
+        hasher=hasher,
+        log_event=partial(login_log.record_event, request.app),
+    )
 
 
 ContextDep = Annotated[service.AuthContext, Depends(get_context)]
@@ -96,9 +110,9 @@ async def refresh(ctx: ContextDep, client: ClientDep, body: RefreshRequest) -> T
 
 
 @router.post("/logout", status_code=204, responses=error_responses(401))
-async def logout(ctx: ContextDep, principal: SelfPrincipal) -> Response:
+async def logout(ctx: ContextDep, client: ClientDep, principal: SelfPrincipal) -> Response:
     """End the current session on every process."""
-    await service.logout(ctx, principal.session_id)
+    await service.logout(ctx, principal.session_id, principal.user_id, principal.username, client)
     return Response(status_code=204)
 
 
@@ -247,10 +261,10 @@ async def confirm_mfa_setup(
     if not user.mfa_secret:
         raise MfaSetupMissing()
     await _mfa_guard(ctx, user.id)
-    good = mfa.verify_totp(ctx.settings, user, body.code, ctx.now())
+    good = mfa.verify_totp(ctx.settings, user, body.otp, ctx.now())
     await _mfa_attempt(ctx, user.id, good)
     if not good:
-        raise InvalidMfaCode(errors=[{"field": "code", "message": "invalid", "type": "invalid"}])
+        raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
     user.mfa_enabled = True
     codes = await mfa.new_recovery_codes(ctx.db, ctx.settings, user)
     await authz.invalidate_user(ctx.cache, user.id, ctx.db)
@@ -268,10 +282,10 @@ async def _reauthenticate(ctx: service.AuthContext, user_id: int, body: MfaReaut
         raise WrongPassword(
             errors=[{"field": "password", "message": "incorrect", "type": "invalid"}]
         )
-    good = await mfa.verify_second_factor(ctx.db, ctx.settings, user, body.code, ctx.now())
+    good = await mfa.verify_second_factor(ctx.db, ctx.settings, user, body.otp, ctx.now())
     await _mfa_attempt(ctx, user.id, good)
     if not good:
-        raise InvalidMfaCode(errors=[{"field": "code", "message": "invalid", "type": "invalid"}])
+        raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
     return user
 
 

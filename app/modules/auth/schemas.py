@@ -80,7 +80,7 @@ class MfaSetupRead(BaseModel):
 
 class MfaCode(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=6, max_length=32)
+    otp: str = Field(min_length=6, max_length=32, description="A code from the authenticator")
 
 
 class MfaReauth(BaseModel):
@@ -88,7 +88,9 @@ class MfaReauth(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     password: str = Field(min_length=1, max_length=1024)
-    code: str = Field(min_length=6, max_length=32)
+    otp: str = Field(
+        min_length=6, max_length=32, description="A code from the authenticator, or a recovery code"
+    )
 
 
 class RecoveryCodesRead(BaseModel):

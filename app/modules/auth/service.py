@@ -7,6 +7,7 @@ Presenting a token that was already used ends the whole session (reuse detection
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache import Cache
 from app.core.config import Settings
+from app.core.errors import TooManyRequests
+from app.core.security.captcha import CaptchaService
 from app.core.security.passwords import PasswordHasher, check_password
 from app.core.security.tokens import TokenService, hash_token, new_refresh_token
 from app.modules.auth import authz, mfa, sessions
@@ -23,6 +26,7 @@ from app.modules.auth.exceptions import (
     CaptchaRequired,
     InvalidCaptcha,
     InvalidCredentials,
+    InvalidMfaCode,
     InvalidRefreshToken,
     MfaCodeRequired,
     WrongPassword,
@@ -59,6 +63,8 @@ class AuthContext:
     settings: Settings
     tokens: TokenService
     hasher: PasswordHasher
+    # Writes a login-log entry (batched, outside this request's transaction).
+    log_event: Callable[..., None] = lambda **_: None
 
     def now(self) -> datetime:
         return self.tokens.now()
@@ -83,18 +89,36 @@ async def _issue(ctx: AuthContext, session: AuthSession, user: User) -> TokenRes
 
 async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenResponse:
     """Check throttles, captcha, password and MFA; open a session; issue tokens."""
-    throttle = LoginThrottle(ctx.cache, ctx.settings)
-    failures = await throttle.check(form.username, client.ip)
-    if throttle.captcha_required(failures):
-        from app.core.security.captcha import CaptchaService
 
+    def event(
+        success: bool, reason: str | None = None, user: User | None = None, name: str = "login"
+    ) -> None:
+        ctx.log_event(
+            event=name,
+            success=success,
+            reason=reason,
+            username=form.username,
+            user_id=user.id if user else None,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+
+    throttle = LoginThrottle(ctx.cache, ctx.settings)
+    try:
+        failures = await throttle.check(form.username, client.ip)
+    except TooManyRequests:
+        event(False, "throttled")
+        raise
+    if throttle.captcha_required(failures):
         if not form.captcha_id or not form.captcha_code:
+            event(False, "captcha_required")
             raise CaptchaRequired(
                 errors=[{"field": "captcha_code", "message": "required", "type": "missing"}]
             )
         if not await CaptchaService(ctx.cache, ctx.settings).verify(
             form.captcha_id, form.captcha_code
         ):
+            event(False, "captcha_invalid")
             raise InvalidCaptcha(
                 errors=[{"field": "captcha_code", "message": "invalid", "type": "invalid"}]
             )
@@ -108,7 +132,10 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
     else:
         ok = await ctx.hasher.verify(user.password_hash, form.password)
     if not ok or user is None or user.status != "active":
-        await throttle.failure(form.username, client.ip)
+        locked = await throttle.failure(form.username, client.ip)
+        event(False, "bad_credentials" if not ok else "disabled", user)
+        if locked:
+            event(False, None, user if ok else None, name="lockout")
         security_log.info(
             "login_failed", username_hash=hash_token(form.username)[:16], ip=client.ip
         )
@@ -116,14 +143,16 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
 
     if user.mfa_enabled:
         if not form.otp:
+            event(False, "mfa_required", user)
             raise MfaCodeRequired(
                 errors=[{"field": "otp", "message": "required", "type": "missing"}]
             )
         if not await mfa.verify_second_factor(ctx.db, ctx.settings, user, form.otp, ctx.now()):
-            await throttle.failure(form.username, client.ip)
+            locked = await throttle.failure(form.username, client.ip)
+            event(False, "mfa_failed", user)
+            if locked:
+                event(False, None, user, name="lockout")
             security_log.info("login_mfa_failed", user_id=user.id, ip=client.ip)
-            from app.modules.auth.exceptions import InvalidMfaCode
-
             raise InvalidMfaCode()
 
     await throttle.success(form.username, client.ip)
@@ -142,6 +171,7 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
         now=now,
     )
     security_log.info("login", user_id=user.id, session_id=session.id, ip=client.ip)
+    event(True, None, user)
     return await _issue(ctx, session, user)
 
 
@@ -171,6 +201,15 @@ async def refresh(ctx: AuthContext, refresh_token: str, client: ClientInfo) -> T
             ip=client.ip,
             user_agent=client.user_agent,
         )
+        owner = await ctx.db.get(AuthSession, row.session_id)
+        ctx.log_event(
+            event="refresh_reuse",
+            success=False,
+            reason="session_revoked",
+            user_id=owner.user_id if owner else None,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
         await ctx.db.commit()  # the revocation must stick although this request fails
         raise InvalidRefreshToken()
     session = await ctx.db.get(AuthSession, row.session_id)
@@ -193,8 +232,18 @@ async def refresh(ctx: AuthContext, refresh_token: str, client: ClientInfo) -> T
     return await _issue(ctx, session, user)
 
 
-async def logout(ctx: AuthContext, session_id: str) -> None:
+async def logout(
+    ctx: AuthContext, session_id: str, user_id: int, username: str, client: ClientInfo
+) -> None:
     await sessions.revoke_sessions(ctx.db, ctx.cache, [session_id], reason="logout", now=ctx.now())
+    ctx.log_event(
+        event="logout",
+        success=True,
+        username=username,
+        user_id=user_id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
 
 
 async def change_password(

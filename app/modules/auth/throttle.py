@@ -59,7 +59,8 @@ class LoginThrottle:
             )
         return int(account_failures or 0)
 
-    async def failure(self, username: str, ip: str) -> None:
+    async def failure(self, username: str, ip: str) -> bool:
+        """Count a failure; True if it has just locked the (account, IP) pair."""
         pair_key, ip_key, account_key, lock_key = self._keys(username, ip)
         window = self.settings.login_failure_window
         pair = await self.cache.incr(pair_key, ttl=window)
@@ -68,6 +69,8 @@ class LoginThrottle:
         if pair >= self.settings.login_max_failures:
             await self.cache.set(lock_key, b"1", ttl=self.settings.login_lockout_seconds)
             await self.cache.delete(pair_key)
+            return True
+        return False
 
     async def success(self, username: str, ip: str) -> None:
         pair_key, _ip_key, account_key, lock_key = self._keys(username, ip)

@@ -1,16 +1,39 @@
-"""System module: users, roles, menus, departments and positions."""
+"""System module: users, roles, menus, departments, positions, dictionaries, parameters,
+notices, and the operation and login logs."""
+
+from starlette.middleware import Middleware
 
 from app.core.modules import ModuleSpec
 from app.modules.system.bootstrap import load_initial_data
 from app.modules.system.dept.router import router as dept_router
+from app.modules.system.dict.router import dict_data_router, dict_router, dict_type_router
+from app.modules.system.lifespan import system_lifespan
+from app.modules.system.login_log.router import router as login_log_router
 from app.modules.system.menu.router import router as menu_router
+from app.modules.system.notice.router import router as notice_router
+from app.modules.system.operation_log.recorder import OperationLogMiddleware
+from app.modules.system.operation_log.router import router as operation_log_router
+from app.modules.system.param.router import router as param_router
 from app.modules.system.position.router import router as position_router
 from app.modules.system.role.router import router as role_router
 from app.modules.system.user.router import router as user_router
 
 module = ModuleSpec(
     name="system",
-    routers=[user_router, role_router, menu_router, dept_router, position_router],
+    routers=[
+        user_router,
+        role_router,
+        menu_router,
+        dept_router,
+        position_router,
+        operation_log_router,
+        login_log_router,
+        dict_type_router,
+        dict_data_router,
+        dict_router,
+        param_router,
+        notice_router,
+    ],
     models=[
         "app.modules.system.dept.models",
         "app.modules.system.position.models",
@@ -24,4 +47,6 @@ module = ModuleSpec(
         "app.modules.system.login_log.models",
     ],
     initial_data=load_initial_data,
+    lifespan=system_lifespan,
+    middleware=[Middleware(OperationLogMiddleware)],
 )

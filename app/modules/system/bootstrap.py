@@ -19,7 +19,10 @@ from app.core.access import registry
 from app.core.config import ConfigError, Settings
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
 from app.modules.system.dept.models import Dept
+from app.modules.system.dict.models import DictData, DictType
 from app.modules.system.menu.models import Menu
+from app.modules.system.param.models import Param
+from app.modules.system.param.schemas import normalise as normalise_param_value
 from app.modules.system.role.models import Role, role_menu
 from app.modules.system.user.models import User, user_role
 
@@ -118,6 +121,50 @@ async def _roles(db: AsyncSession, items: list[dict[str, Any]]) -> dict[str, Rol
     return found
 
 
+async def _dicts(db: AsyncSession, items: list[dict[str, Any]]) -> None:
+    """Dictionary types by `code`, and their items by (type, `value`)."""
+    for item in items:
+        code = item["code"]
+        if (await db.execute(select(DictType.id).where(DictType.code == code))).first() is None:
+            db.add(DictType(code=code, name=item["name"], remark=item.get("remark")))
+            await db.flush()
+        values = set(
+            (await db.execute(select(DictData.value).where(DictData.type_code == code))).scalars()
+        )
+        for entry in item.get("items", []):
+            if str(entry["value"]) not in values:
+                db.add(
+                    DictData(
+                        type_code=code,
+                        label=entry["label"],
+                        value=str(entry["value"]),
+                        sort=entry.get("sort", 0),
+                        tag=entry.get("tag"),
+                    )
+                )
+    await db.flush()
+
+
+async def _params(db: AsyncSession, items: list[dict[str, Any]]) -> None:
+    """Built-in parameters by `key`; an existing value is never overwritten."""
+    existing = set((await db.execute(select(Param.key))).scalars())
+    for item in items:
+        if item["key"] in existing:
+            continue
+        value_type = item.get("value_type", "str")
+        db.add(
+            Param(
+                key=item["key"],
+                name=item["name"],
+                value_type=value_type,
+                value=normalise_param_value(value_type, str(item["value"])),
+                remark=item.get("remark"),
+                built_in=True,
+            )
+        )
+    await db.flush()
+
+
 def _admin_password(settings: Settings) -> tuple[str, bool]:
     """The configured password, or (outside production) a generated one to change at login."""
     if settings.init_admin_password is not None:
@@ -166,7 +213,8 @@ async def _admin(
 
 
 async def load_initial_data(db: AsyncSession, settings: Settings) -> None:
-    """Departments, menus, one button per permission code, roles, and the `admin` superuser."""
+    """Departments, menus, one button per permission code, roles, the `admin` superuser,
+    dictionaries and built-in parameters."""
     data = read_data()
     depts = await _depts(db, data.get("depts", []))
     await _menus(db, data.get("menus", []), None)
@@ -174,3 +222,5 @@ async def load_initial_data(db: AsyncSession, settings: Settings) -> None:
     roles = await _roles(db, data.get("roles", []))
     if data.get("admin"):
         await _admin(db, settings, data["admin"], depts, roles)
+    await _dicts(db, data.get("dict_types", []))
+    await _params(db, data.get("params", []))

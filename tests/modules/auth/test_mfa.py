@@ -25,7 +25,7 @@ async def _enrol(client: httpx.AsyncClient, token: str) -> tuple[pyotp.TOTP, lis
     assert data["qr_png"].startswith("data:image/png;base64,")
     totp = pyotp.TOTP(data["secret"])
     confirm = await client.post(
-        "/api/v1/auth/mfa/confirm", headers=bearer(token), json={"code": totp.now()}
+        "/api/v1/auth/mfa/confirm", headers=bearer(token), json={"otp": totp.now()}
     )
     assert confirm.status_code == 200, confirm.json()
     codes: list[str] = confirm.json()["data"]["recovery_codes"]
@@ -76,19 +76,19 @@ async def test_disabling_needs_password_and_code(client: httpx.AsyncClient, alic
     wrong_password = await client.post(
         "/api/v1/auth/mfa/disable",
         headers=bearer(token),
-        json={"password": "nope nope", "code": totp.now()},
+        json={"password": "nope nope", "otp": totp.now()},
     )
     assert wrong_password.status_code == 400
     wrong_code = await client.post(
         "/api/v1/auth/mfa/disable",
         headers=bearer(token),
-        json={"password": DEFAULT_PASSWORD, "code": "123456"},
+        json={"password": DEFAULT_PASSWORD, "otp": "123456"},
     )
     assert wrong_code.status_code == 401
     done = await client.post(
         "/api/v1/auth/mfa/disable",
         headers=bearer(token),
-        json={"password": DEFAULT_PASSWORD, "code": codes[2]},
+        json={"password": DEFAULT_PASSWORD, "otp": codes[2]},
     )
     assert done.status_code == 204
     assert (await login(client, "alice")).status_code == 200
@@ -100,7 +100,7 @@ async def test_wrong_codes_are_throttled(client: httpx.AsyncClient, alice: User)
     statuses = [
         (
             await client.post(
-                "/api/v1/auth/mfa/confirm", headers=bearer(token), json={"code": "000000"}
+                "/api/v1/auth/mfa/confirm", headers=bearer(token), json={"otp": "000000"}
             )
         ).status_code
         for _ in range(7)

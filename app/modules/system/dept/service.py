@@ -30,6 +30,10 @@ from app.modules.system.dept.exceptions import (
 )
 from app.modules.system.dept.models import Dept
 from app.modules.system.dept.schemas import DeptCreate, DeptTreeNode, DeptUpdate
+from app.modules.system.operation_log.changes import record_change, snapshot
+
+# Fields kept in the change log (ASVS 16.x: before/after of security-relevant records).
+AUDITED = ("parent_id", "name", "code", "leader", "phone", "email", "sort", "status")
 
 
 def list_statement(
@@ -89,6 +93,9 @@ async def create_dept(
     if await repo.code_taken(db, data.code):
         raise DeptCodeTaken()
     dept = await repo.add(db, Dept(**data.model_dump()), parent)
+    await record_change(
+        db, entity="dept", entity_id=dept.id, action="create", after=snapshot(dept, AUDITED)
+    )
     await authz.invalidate_all(cache, db)
     return dept
 
@@ -102,6 +109,7 @@ async def update_dept(
     db: AsyncSession, cache: Cache, principal: Principal, dept_id: int, data: DeptUpdate
 ) -> Dept:
     dept = await get_dept(db, principal, dept_id)
+    before = snapshot(dept, AUDITED)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     moving = "parent_id" in changes and changes["parent_id"] != dept.parent_id
     parent: Dept | None = None
@@ -133,6 +141,14 @@ async def update_dept(
         await repo.move_subtree(db, dept.path, new_prefix)
     if moving or status_changed:
         await authz.invalidate_all(cache, db)
+    await record_change(
+        db,
+        entity="dept",
+        entity_id=dept.id,
+        action="update",
+        before=before,
+        after=snapshot(dept, AUDITED),
+    )
     return dept
 
 
@@ -142,5 +158,7 @@ async def delete_dept(db: AsyncSession, cache: Cache, principal: Principal, dept
         raise DeptHasChildren()
     if await repo.has_users(db, dept.id):
         raise DeptHasUsers()
+    before = snapshot(dept, AUDITED)
     await repo.delete(db, dept)
+    await record_change(db, entity="dept", entity_id=dept_id, action="delete", before=before)
     await authz.invalidate_all(cache, db)

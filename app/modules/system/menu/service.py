@@ -32,8 +32,25 @@ from app.modules.system.menu.exceptions import (
 )
 from app.modules.system.menu.models import Menu
 from app.modules.system.menu.schemas import MenuCreate, MenuTreeNode, MenuUpdate
+from app.modules.system.operation_log.changes import record_change, snapshot
 
 TITLE_MAX = 64
+
+
+# Fields kept in the change log (ASVS 16.x: before/after of security-relevant records).
+AUDITED = (
+    "parent_id",
+    "type",
+    "title",
+    "name",
+    "path",
+    "component",
+    "icon",
+    "permission",
+    "sort",
+    "visible",
+    "status",
+)
 
 
 def list_statement(
@@ -102,6 +119,9 @@ async def create_menu(
     if not fields["title"]:  # only a button gets here untitled: label it by its code
         fields["title"] = fields["permission"][:TITLE_MAX]
     menu = await repo.add(db, Menu(**fields))
+    await record_change(
+        db, entity="menu", entity_id=menu.id, action="create", after=snapshot(menu, AUDITED)
+    )
     await authz.invalidate_all(cache, db)
     return menu
 
@@ -122,6 +142,7 @@ async def update_menu(
     db: AsyncSession, cache: Cache, principal: Principal, menu_id: int, data: MenuUpdate
 ) -> Menu:
     menu = await get_menu(db, menu_id)
+    before = snapshot(menu, AUDITED)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     _check_grantable(principal, menu.permission, changes.get("permission"))
     current = {
@@ -145,6 +166,14 @@ async def update_menu(
         # SQLite has no row locks: its write lock is taken by the flush above, so look at
         # the tree again, as it is now.
         await _refuse_cycle(db, menu, changes["parent_id"])
+    await record_change(
+        db,
+        entity="menu",
+        entity_id=menu.id,
+        action="update",
+        before=before,
+        after=snapshot(menu, AUDITED),
+    )
     await authz.invalidate_all(cache, db)
     return menu
 
@@ -153,5 +182,7 @@ async def delete_menu(db: AsyncSession, cache: Cache, menu_id: int) -> None:
     menu = await get_menu(db, menu_id)
     if await repo.has_children(db, menu.id):
         raise MenuHasChildren()
+    before = snapshot(menu, AUDITED)
     await repo.delete(db, menu)
+    await record_change(db, entity="menu", entity_id=menu_id, action="delete", before=before)
     await authz.invalidate_all(cache, db)

@@ -25,6 +25,8 @@ from app.modules.system.operation_log.models import ChangeLog
 
 Action = Literal["create", "update", "delete"]
 NEVER_STORED = frozenset({"password_hash", "mfa_secret", "mfa_last_step", "token_hash"})
+# Bookkeeping that moves with every write; not a change an auditor asks about.
+NOT_COMPARED = frozenset({"updated_at", "version"})
 
 
 def _plain(value: Any) -> Any:
@@ -59,7 +61,9 @@ async def record_change(
     old = {k: _plain(v) for k, v in (before or {}).items() if k not in NEVER_STORED}
     new = {k: _plain(v) for k, v in (after or {}).items() if k not in NEVER_STORED}
     if action == "update":
-        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        changed = sorted(
+            k for k in old.keys() | new.keys() if k not in NOT_COMPARED and old.get(k) != new.get(k)
+        )
         if not changed:
             return
         old = {k: old.get(k) for k in changed}

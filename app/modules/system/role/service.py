@@ -26,6 +26,7 @@ from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.database import utcnow
 from app.modules.auth import authz
+from app.modules.system.operation_log.changes import record_change
 from app.modules.system.role import repository as repo
 from app.modules.system.role.exceptions import (
     GrantNotHeld,
@@ -204,7 +205,11 @@ async def create_role(db: AsyncSession, principal: Principal, data: RoleCreate) 
     await repo.replace_menus(db, role.id, data.menu_ids)
     await repo.replace_depts(db, role.id, data.dept_ids)
     # A new role has no holders: no principal changes.
-    return (await to_read(db, [role]))[0]
+    created_role = (await to_read(db, [role]))[0]
+    await record_change(
+        db, entity="role", entity_id=role.id, action="create", after=created_role.model_dump()
+    )
+    return created_role
 
 
 async def update_role(
@@ -213,6 +218,7 @@ async def update_role(
     role = await repo.get(db, role_id, for_update=True)
     if role is None:
         raise RoleNotFound()
+    before = (await to_read(db, [role]))[0]
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     menus, depts = await repo.links(db, [role.id])
     old_menus, old_depts = menus.get(role.id, []), depts.get(role.id, [])
@@ -270,7 +276,16 @@ async def update_role(
         await db.flush()
     if authz_changed:
         await authz.invalidate_all(cache, db)
-    return (await to_read(db, [role]))[0]
+    after = (await to_read(db, [role]))[0]
+    await record_change(
+        db,
+        entity="role",
+        entity_id=role.id,
+        action="update",
+        before=before.model_dump(),
+        after=after.model_dump(),
+    )
+    return after
 
 
 async def delete_role(db: AsyncSession, cache: Cache, role_id: int) -> None:
@@ -278,5 +293,9 @@ async def delete_role(db: AsyncSession, cache: Cache, role_id: int) -> None:
     role = await repo.get(db, role_id, for_update=True)
     if role is None:
         raise RoleNotFound()
+    before = (await to_read(db, [role]))[0]
     await repo.delete_role(db, role)
+    await record_change(
+        db, entity="role", entity_id=role_id, action="delete", before=before.model_dump()
+    )
     await authz.invalidate_all(cache, db)

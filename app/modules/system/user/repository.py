@@ -28,6 +28,7 @@ from sqlalchemy.orm import QueryableAttribute
 from app.core.access import Principal, scope_filter
 from app.modules.system.dept.models import Dept
 from app.modules.system.position.models import Position
+from app.modules.system.role.models import Role
 from app.modules.system.user.models import User, user_position, user_role
 from app.modules.system.user.schemas import UserFilters
 
@@ -209,3 +210,90 @@ async def delete_user(db: AsyncSession, user: User) -> None:
     await db.execute(delete(user_position).where(user_position.c.user_id == user.id))
     await db.delete(user)
     await db.flush()
+
+
+# ------------------------------------------------------------------ import / export --
+# Lookups in bulk, so a spreadsheet of N rows costs a few queries per chunk, not per row.
+
+LOOKUP_CHUNK = 500
+
+
+def _chunks(values: Sequence[Any], size: int = LOOKUP_CHUNK) -> list[Sequence[Any]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+async def role_codes(db: AsyncSession, user_ids: Collection[int]) -> dict[int, list[str]]:
+    """The role codes of each user, sorted."""
+    codes: dict[int, list[str]] = defaultdict(list)
+    if not user_ids:
+        return codes
+    rows = await db.execute(
+        select(user_role.c.user_id, Role.code)
+        .join(Role, Role.id == user_role.c.role_id)
+        .where(user_role.c.user_id.in_(sorted(set(user_ids))))
+        .order_by(user_role.c.user_id, Role.code)
+    )
+    for user_id, code in rows:
+        codes[user_id].append(code)
+    return codes
+
+
+async def dept_codes(db: AsyncSession, dept_ids: Collection[int]) -> dict[int, str]:
+    if not dept_ids:
+        return {}
+    rows = await db.execute(select(Dept.id, Dept.code).where(Dept.id.in_(sorted(set(dept_ids)))))
+    return {row[0]: row[1] for row in rows}
+
+
+async def dept_ids_by_code(db: AsyncSession, codes: Collection[str]) -> dict[str, int]:
+    """Department ids keyed by lower-cased code (codes are unique regardless of case)."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted({code.lower() for code in codes})):
+        rows = await db.execute(select(Dept.id, Dept.code).where(func.lower(Dept.code).in_(chunk)))
+        found.update({code.lower(): dept_id for dept_id, code in rows})
+    return found
+
+
+async def role_ids_by_code(db: AsyncSession, codes: Collection[str]) -> dict[str, int]:
+    """Role ids keyed by lower-cased code (codes are unique regardless of case)."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted({code.lower() for code in codes})):
+        rows = await db.execute(select(Role.id, Role.code).where(func.lower(Role.code).in_(chunk)))
+        found.update({code.lower(): role_id for role_id, code in rows})
+    return found
+
+
+async def taken_usernames(db: AsyncSession, usernames: Collection[str]) -> set[str]:
+    """Which of `usernames` exist already, lower-cased (compared like `username_taken`)."""
+    taken: set[str] = set()
+    for chunk in _chunks(sorted({name.lower() for name in usernames})):
+        rows = await db.execute(
+            select(func.lower(User.username)).where(func.lower(User.username).in_(chunk))
+        )
+        taken.update(rows.scalars())
+    return taken
+
+
+async def taken_emails(db: AsyncSession, emails: Collection[str]) -> set[str]:
+    """Which of `emails` exist already, lower-cased (compared like `email_taken`)."""
+    taken: set[str] = set()
+    for chunk in _chunks(sorted({email.lower() for email in emails})):
+        rows = await db.execute(
+            select(func.lower(User.email)).where(func.lower(User.email).in_(chunk))
+        )
+        taken.update(email for email in rows.scalars() if email)
+    return taken
+
+
+async def add_many(db: AsyncSession, users: Sequence[User]) -> None:
+    """Insert users (ids are filled in) in one flush."""
+    db.add_all(users)
+    await db.flush()
+
+
+async def add_role_links(db: AsyncSession, links: Sequence[tuple[int, int]]) -> None:
+    """Insert `(user_id, role_id)` pairs, in a stable (ascending) order."""
+    if links:
+        await db.execute(
+            insert(user_role), [{"user_id": u, "role_id": r} for u, r in sorted(set(links))]
+        )

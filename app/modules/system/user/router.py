@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep, SettingsDep
+from app.core.excel import XLSX_MEDIA_TYPE, receive_upload, upload_openapi
 from app.core.pagination import Page, PageParams, pagination
 from app.core.responses import Envelope, created, error_responses, ok
 from app.modules.auth.deps import PasswordHasherDep, require
@@ -17,18 +18,20 @@ from app.modules.system.permissions import (
     USER_CREATE,
     USER_DELETE,
     USER_EXPORT,
+    USER_IMPORT,
     USER_LIST,
     USER_READ,
     USER_RESET_PASSWORD,
     USER_UPDATE,
 )
-from app.modules.system.user import service
+from app.modules.system.user import service, transfer
 from app.modules.system.user.models import User
 from app.modules.system.user.schemas import (
     MAX_ID,
     PasswordResetRead,
     UserCreate,
     UserFilters,
+    UserImportReport,
     UserRead,
     UserUpdate,
     user_filters,
@@ -65,7 +68,10 @@ async def list_users(
     "/export",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "CSV of the matching users"},
+        200: {
+            "content": {"text/csv": {}, XLSX_MEDIA_TYPE: {}},
+            "description": "CSV (default) or xlsx of the matching users",
+        },
         **error_responses(401, 403, 422),
     },
 )
@@ -74,14 +80,71 @@ async def export_users(
     request: Request,
     db: SessionDep,
     filters: Filters,
+    file_format: Annotated[
+        Literal["csv", "xlsx"], Query(alias="format", description="`csv` (default) or `xlsx`")
+    ] = "csv",
 ) -> StreamingResponse:
-    """Export the users the list would show (same filters, same data scope) as CSV."""
+    """Export the users the list would show (same filters, same data scope) as CSV or xlsx."""
     conditions = await service.export_conditions(db, principal, filters)
+    if file_format == "xlsx":
+        return StreamingResponse(
+            transfer.export_xlsx(request.app.state.sessionmaker, conditions),
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="users.xlsx"'},
+        )
     return StreamingResponse(
         service.export_csv(request.app.state.sessionmaker, conditions),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="users.csv"'},
     )
+
+
+@router.get(
+    "/import-template",
+    response_class=Response,
+    responses={
+        200: {"content": {XLSX_MEDIA_TYPE: {}}, "description": "The xlsx import template"},
+        **error_responses(401, 403),
+    },
+)
+async def get_import_template(
+    principal: Annotated[Principal, Depends(require(USER_IMPORT))],
+) -> Response:
+    """Download the xlsx template for importing users."""
+    return Response(
+        await transfer.template(),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{transfer.TEMPLATE_NAME}"'},
+    )
+
+
+@router.post(
+    "/import",
+    responses={
+        201: {"model": Envelope[UserImportReport], "description": "Every row created"},
+        **error_responses(401, 403, 409, 413, 422),
+    },
+    openapi_extra=upload_openapi("file"),
+)
+async def import_users(
+    principal: Annotated[Principal, Depends(require(USER_IMPORT))],
+    request: Request,
+    response: Response,
+    db: SessionDep,
+    settings: SettingsDep,
+    hasher: PasswordHasherDep,
+    dry_run: Annotated[
+        bool,
+        Query(description="Only check the file and report (default); false creates the users"),
+    ] = True,
+) -> Envelope[UserImportReport]:
+    """Import users from an xlsx file (multipart field `file`): all rows or none."""
+    data = await receive_upload(request, max_bytes=settings.import_max_bytes, field="file")
+    report = await transfer.import_users(db, settings, hasher, principal, data, dry_run=dry_run)
+    if dry_run:
+        return ok(report)
+    response.status_code = 201
+    return created(report)
 
 
 @router.get("/{user_id}", responses=error_responses(401, 403, 404, 422))

@@ -7,6 +7,7 @@ Input bodies forbid unknown fields, so `is_superuser`, `password_hash`, `mfa_sec
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -185,4 +186,61 @@ def user_filters(
         dept_id=dept_id,
         include_children=include_children,
         role_id=role_id,
+    )
+
+
+# ------------------------------------------------------------------ import / export --
+
+
+def _split_codes(value: Any) -> Any:
+    """Split `ops, audit` (commas, semicolons or new lines) into codes."""
+    if isinstance(value, str):
+        return [part.strip() for part in re.split(r"[,;\n]", value) if part.strip()]
+    return value
+
+
+Code = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+    ),
+]
+
+
+class UserImportRow(BaseModel):
+    """One spreadsheet row of a users import: the fields of `UserCreate`, with departments and
+    roles named by code. Blank cells are absent; `status` defaults to active."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: Username
+    name: Name
+    email: Email = None
+    phone: Phone = None
+    dept_code: Code | None = None
+    role_codes: Annotated[
+        list[Code], BeforeValidator(_split_codes), Field(max_length=MAX_LINKS)
+    ] = []
+    status: Status = "active"
+    password: str = Field(min_length=1, max_length=1024, repr=False)
+
+
+class ImportRowError(BaseModel):
+    """One problem in an import: the spreadsheet row (header = 1), the column, what is wrong.
+    Never the cell's value."""
+
+    row: int
+    field: str | None
+    message: str
+
+
+class UserImportReport(BaseModel):
+    dry_run: bool
+    total: int = Field(description="Non-blank data rows in the file")
+    valid: int = Field(description="Rows that pass every check")
+    invalid: int = Field(description="Rows with at least one error")
+    created: int = Field(description="Users created (0 on a dry run)")
+    errors: list[ImportRowError]
+    errors_truncated: bool = Field(
+        default=False, description="More errors exist than are listed (the first ones are)"
     )

@@ -35,9 +35,11 @@ from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.config import Settings
 from app.core.database import utcnow
+from app.core.excel import csv_text
 from app.core.pagination import Page, PageParams, paginate
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
 from app.modules.auth import authz, sessions
+from app.modules.system.operation_log.changes import record_change
 from app.modules.system.role import service as role_service
 from app.modules.system.role.exceptions import GrantNotHeld, ScopeNotHeld
 from app.modules.system.user import repository as repo
@@ -62,8 +64,6 @@ from app.modules.system.user.schemas import (
 )
 
 EXPORT_COLUMNS = ("id", "username", "name", "email", "phone", "status", "dept_id", "created_at")
-# A spreadsheet runs a cell starting with one of these as a formula (ASVS 1.2.10).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 
 # --------------------------------------------------------------------------- reading --
@@ -199,6 +199,43 @@ async def _unique_fields() -> AsyncIterator[None]:
         raise
 
 
+# The checks and the row of a new user, shared by `create_user` and the spreadsheet import
+# (`transfer.py`), so an imported user passes exactly the rules of one created by hand.
+
+
+def check_new_password(settings: Settings, data: UserCreate) -> None:
+    """The password policy; the user's username, name and email are context words."""
+    context = [data.username, data.name]
+    if data.email:
+        context.append(data.email.rpartition("@")[0])
+    check_password(data.password, settings=settings, field="password", context=context)
+
+
+async def ensure_assignable(db: AsyncSession, principal: Principal, data: UserCreate) -> None:
+    """The department, roles and positions exist (422), the department is inside the caller's
+    data scope (403 naming `dept_id`) and the caller may grant the roles there (403 naming
+    `role_ids`)."""
+    grants = await _ensure_refs(
+        db, dept_id=data.dept_id, role_ids=data.role_ids, position_ids=data.position_ids
+    )
+    if not _dept_in_scope(principal, data.dept_id):
+        raise DeptOutOfScope()
+    await _ensure_grantable(db, principal, grants, dept_id=data.dept_id, field="role_ids")
+
+
+def new_user(
+    data: UserCreate, password_hash: str, *, created_by: int | None, now: datetime
+) -> User:
+    """The row of a new user (never a superuser)."""
+    return User(
+        **data.model_dump(exclude={"password", "role_ids", "position_ids"}),
+        password_hash=password_hash,
+        password_changed_at=now,
+        is_superuser=False,
+        created_by=created_by,
+    )
+
+
 async def create_user(
     db: AsyncSession,
     settings: Settings,
@@ -206,42 +243,32 @@ async def create_user(
     principal: Principal,
     data: UserCreate,
 ) -> UserRead:
-    context = [data.username, data.name]
-    if data.email:
-        context.append(data.email.rpartition("@")[0])
-    check_password(data.password, settings=settings, field="password", context=context)
+    check_new_password(settings, data)
     if await repo.username_taken(db, data.username):
         raise UsernameTaken()
     if data.email and await repo.email_taken(db, data.email):
         raise EmailTaken()
-    grants = await _ensure_refs(
-        db, dept_id=data.dept_id, role_ids=data.role_ids, position_ids=data.position_ids
-    )
-    if not _dept_in_scope(principal, data.dept_id):
-        raise DeptOutOfScope()
-    await _ensure_grantable(db, principal, grants, dept_id=data.dept_id, field="role_ids")
+    await ensure_assignable(db, principal, data)
     now = utcnow()
     password_hash = await hasher.hash(data.password)
     async with _unique_fields():
         user = await repo.add(
-            db,
-            User(
-                **data.model_dump(exclude={"password", "role_ids", "position_ids"}),
-                password_hash=password_hash,
-                password_changed_at=now,
-                is_superuser=False,
-                created_by=principal.user_id,
-            ),
+            db, new_user(data, password_hash, created_by=principal.user_id, now=now)
         )
     await repo.replace_roles(db, user.id, data.role_ids)
     await repo.replace_positions(db, user.id, data.position_ids)
-    return (await to_read(db, [user]))[0]
+    created_user = (await to_read(db, [user]))[0]
+    await record_change(
+        db, entity="user", entity_id=user.id, action="create", after=created_user.model_dump()
+    )
+    return created_user
 
 
 async def update_user(
     db: AsyncSession, cache: Cache, principal: Principal, user_id: int, data: UserUpdate
 ) -> UserRead:
     user = await _load_target(db, principal, user_id)
+    before = (await to_read(db, [user]))[0]
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     roles, positions = await repo.links(db, [user.id])
     old_roles, old_positions = roles.get(user.id, []), positions.get(user.id, [])
@@ -290,7 +317,16 @@ async def update_user(
         )
     if roles_changed or dept_changed or status_changed:
         await authz.invalidate_user(cache, user.id, db)
-    return (await to_read(db, [user]))[0]
+    after = (await to_read(db, [user]))[0]
+    await record_change(
+        db,
+        entity="user",
+        entity_id=user.id,
+        action="update",
+        before=before.model_dump(),
+        after=after.model_dump(),
+    )
+    return after
 
 
 async def delete_user(db: AsyncSession, cache: Cache, principal: Principal, user_id: int) -> None:
@@ -298,8 +334,12 @@ async def delete_user(db: AsyncSession, cache: Cache, principal: Principal, user
     if user.id == principal.user_id:
         raise SelfManagement()
     await _ensure_not_last_superuser(db, user)
+    before = (await to_read(db, [user]))[0]
     await sessions.revoke_user_sessions(db, cache, user.id, reason="user_deleted", now=utcnow())
     await repo.delete_user(db, user)
+    await record_change(
+        db, entity="user", entity_id=user_id, action="delete", before=before.model_dump()
+    )
     await authz.invalidate_user(cache, user_id, db)
 
 
@@ -312,6 +352,14 @@ async def reset_password(
     if user.id == principal.user_id:
         raise SelfManagement()
     password = generate_password()
+    await record_change(
+        db,
+        entity="user",
+        entity_id=user.id,
+        action="update",
+        before={"password": "(previous)", "must_change_password": user.must_change_password},
+        after={"password": "(reset)", "must_change_password": True},
+    )
     user.password_hash = await hasher.hash(password)
     user.must_change_password = True
     user.password_changed_at = utcnow()
@@ -333,14 +381,7 @@ async def export_conditions(
 
 def csv_cell(value: object) -> str:
     """One CSV cell; text that a spreadsheet would run as a formula gets a leading `'`."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    if isinstance(value, str) and text.startswith(FORMULA_TRIGGERS):
-        return "'" + text
-    return text
+    return csv_text(value)
 
 
 async def export_csv(

@@ -1,0 +1,137 @@
+"""HTTP routes for notices (`/api/v1/system/notices`).
+
+Administrators manage them (NOTICE_* permissions); any signed-in user reads the published
+ones at `/published`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from app.core.access import Principal
+from app.core.database import SessionDep
+from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.responses import Envelope, created, error_responses, ok
+from app.modules.auth.deps import require
+from app.modules.system.notice import service
+from app.modules.system.notice.models import Notice
+from app.modules.system.notice.schemas import (
+    MAX_ID,
+    NoticeCreate,
+    NoticeRead,
+    NoticeStatus,
+    NoticeType,
+    NoticeUpdate,
+)
+from app.modules.system.permissions import (
+    NOTICE_CREATE,
+    NOTICE_DELETE,
+    NOTICE_LIST,
+    NOTICE_READ,
+    NOTICE_UPDATE,
+)
+
+router = APIRouter(prefix="/api/v1/system/notices", tags=["system: notices"])
+
+notices_page = pagination(
+    sortable={
+        "created_at": Notice.created_at,
+        "updated_at": Notice.updated_at,
+        "published_at": Notice.published_at,
+        "title": Notice.title,
+        "type": Notice.type,
+        "status": Notice.status,
+        "id": Notice.id,
+    },
+    default="-created_at",
+)
+published_page = pagination(
+    sortable={"published_at": Notice.published_at, "title": Notice.title, "id": Notice.id},
+    default="-published_at",
+)
+NoticeIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _page(items: Sequence[Notice], total: int, params: PageParams) -> Page[NoticeRead]:
+    return Page[NoticeRead](
+        items=[NoticeRead.model_validate(item) for item in items],
+        total=total,
+        page=params.page,
+        page_size=params.page_size,
+    )
+
+
+@router.get("", responses=error_responses(401, 403, 422))
+async def list_notices(
+    _principal: Annotated[Principal, Depends(require(NOTICE_LIST))],
+    db: SessionDep,
+    params: Annotated[PageParams, Depends(notices_page)],
+    title: Annotated[str | None, Query(max_length=200, description="Title contains")] = None,
+    type: Annotated[NoticeType | None, Query()] = None,
+    status: Annotated[NoticeStatus | None, Query()] = None,
+) -> Envelope[Page[NoticeRead]]:
+    """List notices, drafts included."""
+    statement = service.list_statement(
+        title=title.strip() if title else None, type=type, status=status
+    )
+    items, total = await paginate(db, statement, params, tiebreaker=[Notice.id.desc()])
+    return ok(_page(items, total, params))
+
+
+# Declared before `/{notice_id}` so that "published" is not taken for an id.
+@router.get("/published", responses=error_responses(401, 403, 422))
+async def list_published_notices(
+    _principal: Annotated[Principal, Depends(require())],
+    db: SessionDep,
+    params: Annotated[PageParams, Depends(published_page)],
+    type: Annotated[NoticeType | None, Query()] = None,
+) -> Envelope[Page[NoticeRead]]:
+    """Published notices for any signed-in user, newest first."""
+    statement = service.published_statement(type=type)
+    items, total = await paginate(db, statement, params, tiebreaker=[Notice.id.desc()])
+    return ok(_page(items, total, params))
+
+
+@router.get("/{notice_id}", responses=error_responses(401, 403, 404, 422))
+async def get_notice(
+    _principal: Annotated[Principal, Depends(require(NOTICE_READ))],
+    db: SessionDep,
+    notice_id: NoticeIdPath,
+) -> Envelope[NoticeRead]:
+    """One notice."""
+    return ok(NoticeRead.model_validate(await service.get_notice(db, notice_id)))
+
+
+@router.post("", status_code=201, responses=error_responses(401, 403, 422))
+async def create_notice(
+    principal: Annotated[Principal, Depends(require(NOTICE_CREATE))],
+    db: SessionDep,
+    body: NoticeCreate,
+) -> Envelope[NoticeRead]:
+    """Create a notice; its HTML content is sanitised."""
+    return created(NoticeRead.model_validate(await service.create_notice(db, principal, body)))
+
+
+@router.patch("/{notice_id}", responses=error_responses(401, 403, 404, 422))
+async def update_notice(
+    _principal: Annotated[Principal, Depends(require(NOTICE_UPDATE))],
+    db: SessionDep,
+    notice_id: NoticeIdPath,
+    body: NoticeUpdate,
+) -> Envelope[NoticeRead]:
+    """Edit or publish a notice; its HTML content is sanitised."""
+    return ok(NoticeRead.model_validate(await service.update_notice(db, notice_id, body)))
+
+
+@router.delete("/{notice_id}", status_code=204, responses=error_responses(401, 403, 404, 422))
+async def delete_notice(
+    _principal: Annotated[Principal, Depends(require(NOTICE_DELETE))],
+    db: SessionDep,
+    notice_id: NoticeIdPath,
+) -> Response:
+    """Delete a notice."""
+    await service.delete_notice(db, notice_id)
+    return Response(status_code=204)

@@ -1,0 +1,163 @@
+"""The operation (audit) log: read, filter, export, clear (`/api/v1/system/operation-logs`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from app.core.access import Principal
+from app.core.database import SessionDep
+from app.core.errors import NotFound
+from app.core.excel import Column
+from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
+from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.responses import Envelope, error_responses, ok
+from app.modules.auth.deps import require
+from app.modules.system.operation_log import repository as repo
+from app.modules.system.operation_log.models import OperationLog
+from app.modules.system.operation_log.schemas import (
+    ChangeRead,
+    ClearResult,
+    OperationLogDetail,
+    OperationLogRead,
+)
+from app.modules.system.permissions import (
+    OPERATION_LOG_CLEAR,
+    OPERATION_LOG_EXPORT,
+    OPERATION_LOG_LIST,
+)
+
+router = APIRouter(prefix="/api/v1/system/operation-logs", tags=["system: operation log"])
+
+logs_page = pagination(
+    sortable={
+        "created_at": OperationLog.created_at,
+        "duration_ms": OperationLog.duration_ms,
+        "id": OperationLog.id,
+    },
+    default="-created_at",
+)
+
+
+class LogNotFound(NotFound):
+    default_message = "Operation log entry not found"
+
+
+class LogFilters:
+    """Query filters shared by the list and the export."""
+
+    def __init__(
+        self,
+        user_id: Annotated[int | None, Query(ge=1)] = None,
+        username: Annotated[str | None, Query(max_length=64)] = None,
+        module: Annotated[str | None, Query(max_length=64)] = None,
+        method: Annotated[str | None, Query(pattern="^(GET|POST|PUT|PATCH|DELETE)$")] = None,
+        success: bool | None = None,
+        status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> None:
+        self.values: dict[str, Any] = {
+            "user_id": user_id,
+            "username": username,
+            "module": module,
+            "method": method,
+            "success": success,
+            "status_code": status_code,
+            "since": since,
+            "until": until,
+        }
+
+
+@router.get("", responses=error_responses(401, 403, 422))
+async def list_operation_logs(
+    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST))],
+    db: SessionDep,
+    params: Annotated[PageParams, Depends(logs_page)],
+    filters: Annotated[LogFilters, Depends()],
+) -> Envelope[Page[OperationLogRead]]:
+    """Recorded operations, newest first, with filters."""
+    items, total = await paginate(
+        db, repo.filtered(**filters.values), params, tiebreaker=[OperationLog.id.desc()]
+    )
+    return ok(
+        Page[OperationLogRead](
+            items=[OperationLogRead.model_validate(i) for i in items],
+            total=total,
+            page=params.page,
+            page_size=params.page_size,
+        )
+    )
+
+
+EXPORT_COLUMNS = [
+    Column("id", "ID", width=10),
+    Column("created_at", "Time", width=20),
+    Column("username", "User", width=16),
+    Column("module", "Module", width=12),
+    Column("action", "Action", width=24),
+    Column("method", "Method", width=8),
+    Column("route", "Route", width=36),
+    Column("status_code", "Status", width=8),
+    Column("success", "Success", width=8),
+    Column("error_message", "Error", width=36),
+    Column("ip", "IP", width=16),
+    Column("duration_ms", "Duration (ms)", width=12),
+    Column("request_id", "Request id", width=34),
+]
+
+
+def _export_row(entry: OperationLog) -> list[object]:
+    return [getattr(entry, column.key) for column in EXPORT_COLUMNS]
+
+
+# Declared before `/{log_id}` so that "export" is not read as an id.
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses=EXPORT_RESPONSES,
+)
+async def export_operation_logs(
+    request: Request,
+    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_EXPORT))],
+    filters: Annotated[LogFilters, Depends()],
+    file_format: Annotated[ExportFormat, Query(alias="format")] = "xlsx",
+) -> StreamingResponse:
+    """Download the filtered log as xlsx or CSV (streamed; the export is itself recorded)."""
+    batches = keyset_batches(
+        request.app.state.sessionmaker,
+        repo.filtered(**filters.values),
+        OperationLog.id,
+        _export_row,
+    )
+    return export_response(file_format, EXPORT_COLUMNS, batches, "operation-log")
+
+
+@router.get("/{log_id}", responses=error_responses(401, 403, 404))
+async def get_operation_log(
+    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST))],
+    db: SessionDep,
+    log_id: Annotated[int, Path(ge=1)],
+) -> Envelope[OperationLogDetail]:
+    """One operation with its (masked) query and body and the record changes it made."""
+    entry = await repo.get(db, log_id)
+    if entry is None:
+        raise LogNotFound()
+    detail = OperationLogDetail.model_validate(entry)
+    detail.changes = [
+        ChangeRead.model_validate(c) for c in await repo.changes_for(db, entry.request_id)
+    ]
+    return ok(detail)
+
+
+@router.delete("", responses=error_responses(401, 403, 422))
+async def clear_operation_logs(
+    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_CLEAR))],
+    db: SessionDep,
+    before: datetime | None = None,
+) -> Envelope[ClearResult]:
+    """Delete entries (all, or those older than `before`); the clearing itself is recorded."""
+    return ok(ClearResult(deleted=await repo.clear(db, before)))

@@ -1,0 +1,356 @@
+"""Users to and from spreadsheets: the xlsx export, the import template and the import.
+
+Export: the rows of the list (same data scope and filters, `repo.scoped_conditions`), read in
+keyset batches by `repo.iter_batches` (the CSV export's query) and written by
+`app.core.excel.stream_xlsx` with bounded memory (SECURITY.md §0 #3, #14).
+
+Import (SECURITY.md §0 #13; ASVS 2.3.1, 2.3.3, 5.2.x): the file is read by
+`app.core.excel.read_xlsx` (size, zip-bomb, XML-entity and row limits), then every row goes
+through the rules of `POST /users`: the `UserCreate` schema, the password policy, a username
+and an email that exist neither in the database nor on another row of the file (any case),
+departments and roles that exist, a department inside the caller's data scope and roles the
+caller may grant there (`service.ensure_assignable`). Every problem of every row is reported
+as `{row, field, message}`, never with the cell's value.
+
+- A dry run (the default) writes nothing and answers the report.
+- A real import is all or nothing: any error writes nothing (422, the errors in the error
+  envelope with `location: "row N"`); otherwise every user is created in the request's
+  transaction, passwords hashed (argon2id, in the app's bounded hashing pool) and a change-log
+  entry per user, and the report is answered with 201.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.access import Principal
+from app.core.config import Settings
+from app.core.database import utcnow
+from app.core.errors import AppError, ValidationFailed
+from app.core.excel import Column, ImportResult, RowError, read_xlsx, stream_xlsx, template_xlsx
+from app.core.responses import ErrorDetail
+from app.core.security.passwords import PasswordHasher
+from app.modules.system.operation_log.changes import record_change
+from app.modules.system.user import repository as repo
+from app.modules.system.user import service
+from app.modules.system.user.models import User
+from app.modules.system.user.schemas import (
+    ImportRowError,
+    UserCreate,
+    UserImportReport,
+    UserImportRow,
+)
+
+# progress(stage, done): stages "exported", "checked", "created".
+Progress = Callable[[str, int], None]
+
+EXPORT_COLUMNS = (
+    Column("id", "ID", width=10),
+    Column("username", "Username", width=20),
+    Column("name", "Name", width=20),
+    Column("email", "Email", width=28),
+    Column("phone", "Phone", width=16),
+    Column("status", "Status", width=10),
+    Column("dept_id", "Dept ID", width=10),
+    Column("dept_code", "Dept code", width=16),
+    Column("role_codes", "Role codes", width=24),
+    Column("created_at", "Created at (UTC)", width=20),
+)
+_EXPORTED = (User.username, User.name, User.email, User.phone, User.status, User.dept_id)
+
+IMPORT_COLUMNS = (
+    Column("username", width=20, required=True, example="jdoe",
+           description="3-64 letters, digits or _ . @ -; unique (any case)"),
+    Column("name", width=20, required=True, example="Jane Doe", description="Display name"),
+    Column("email", width=28, example="jane@example.com", description="Unique (any case)"),
+    Column("phone", width=16, example="+1 555 0100", description="Digits, spaces, + ( ) -"),
+    Column("dept_code", width=16, example="sales",
+           description="Code of a department inside your data scope; blank for none"),
+    Column("role_codes", width=24, example="ops, audit",
+           description="Role codes separated by commas; only roles whose permissions you hold"),
+    Column("status", width=10, example="active", choices=("active", "disabled"),
+           description="active (default) or disabled"),
+    Column("password", width=24, required=True, example="(a long passphrase)",
+           description="Initial password, checked against the password policy; the user "
+           "must change it at first sign-in"),
+)  # fmt: skip
+TEMPLATE_NAME = "users-import-template.xlsx"
+MAX_REPORTED_ERRORS = 1000
+CREATE_CHUNK = 200
+# Errors of `service.ensure_assignable` name the API's fields; the file names them by code.
+_FILE_FIELD = {"dept_id": "dept_code", "role_ids": "role_codes", "position_ids": None}
+
+
+# --------------------------------------------------------------------------- export --
+
+
+async def _export_rows(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    conditions: Sequence[ColumnElement[bool]],
+    progress: Progress | None,
+) -> AsyncIterator[list[tuple[object, ...]]]:
+    done = 0
+    dept_codes: dict[int, str] = {}
+    async with sessionmaker() as db:
+        columns = [*_EXPORTED, User.created_at]
+        async for batch in repo.iter_batches(db, conditions, columns, batch_size=repo.EXPORT_BATCH):
+            rows: list[tuple[Any, ...]] = [tuple(row) for row in batch]
+            roles = await repo.role_codes(db, [row[0] for row in rows])
+            new_depts = {row[6] for row in rows if row[6] is not None} - dept_codes.keys()
+            dept_codes.update(await repo.dept_codes(db, new_depts))
+            yield [
+                (*row[:7], dept_codes.get(row[6]), ", ".join(roles.get(row[0], [])), row[7])
+                for row in rows
+            ]
+            done += len(batch)
+            if progress:
+                progress("exported", done)
+
+
+def export_xlsx(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    conditions: Sequence[ColumnElement[bool]],
+    progress: Progress | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """The xlsx export of the users matching `conditions` (from `service.export_conditions`).
+
+    It runs after the request's own session has closed, so it reads in a session of its own.
+    """
+    return stream_xlsx(
+        EXPORT_COLUMNS, _export_rows(sessionmaker, conditions, progress), sheet_title="Users"
+    )
+
+
+async def template() -> bytes:
+    """The import template (header row, drop-down for `status`, a notes sheet)."""
+    return await anyio.to_thread.run_sync(
+        partial(template_xlsx, IMPORT_COLUMNS, sheet_title="Users")
+    )
+
+
+# --------------------------------------------------------------------------- import --
+
+
+class ImportRejected(ValidationFailed):
+    """A real import with errors: nothing was written."""
+
+    def __init__(self, report: UserImportReport) -> None:
+        self.report = report
+        rows = report.invalid
+        super().__init__(
+            f"Import rejected: {rows} row{'s' if rows != 1 else ''} with errors; nothing was "
+            "written (run with dry_run=true for the full report)",
+            errors=[
+                ErrorDetail(field=e.field, location=f"row {e.row}", message=e.message, type="row")
+                for e in report.errors
+            ],
+        )
+
+
+@dataclass(slots=True)
+class _Lookups:
+    depts: dict[str, int]
+    roles: dict[str, int]
+    usernames: set[str]
+    emails: set[str]
+
+
+async def _lookups(db: AsyncSession, rows: Sequence[UserImportRow]) -> _Lookups:
+    return _Lookups(
+        depts=await repo.dept_ids_by_code(db, {r.dept_code for r in rows if r.dept_code}),
+        roles=await repo.role_ids_by_code(db, {c for r in rows for c in r.role_codes}),
+        usernames=await repo.taken_usernames(db, [r.username for r in rows]),
+        emails=await repo.taken_emails(db, [r.email for r in rows if r.email]),
+    )
+
+
+def _error_fields(exc: AppError) -> list[tuple[str | None, str]]:
+    details = [d if isinstance(d, ErrorDetail) else ErrorDetail(**d) for d in exc.errors]
+    if not details:
+        return [(None, exc.message)]
+    return [(_FILE_FIELD.get(d.field or "", d.field), d.message) for d in details]
+
+
+class _Checker:
+    """Checks rows one by one, remembering what the file itself has used."""
+
+    def __init__(
+        self, db: AsyncSession, settings: Settings, principal: Principal, lookups: _Lookups
+    ) -> None:
+        self.db, self.settings, self.principal, self.lookups = db, settings, principal, lookups
+        self.usernames: dict[str, int] = {}
+        self.emails: dict[str, int] = {}
+        # (dept_id, role_ids) -> problems: placement depends on nothing else.
+        self.placements: dict[tuple[int | None, tuple[int, ...]], list[tuple[str | None, str]]] = {}
+
+    async def check(
+        self, number: int, row: UserImportRow
+    ) -> tuple[UserCreate | None, list[RowError]]:
+        problems: list[tuple[str | None, str]] = []
+        dept_id = None
+        if row.dept_code:
+            dept_id = self.lookups.depts.get(row.dept_code.lower())
+            if dept_id is None:
+                problems.append(("dept_code", "no such department"))
+        unknown = [c for c in row.role_codes if c.lower() not in self.lookups.roles]
+        if unknown:  # by position: a misplaced password must not be echoed as a "code"
+            places = [str(i) for i, c in enumerate(row.role_codes, 1) if c in unknown]
+            problems.append(("role_codes", f"no such role (code #{', #'.join(places)})"))
+        role_ids = sorted(
+            {self.lookups.roles[c.lower()] for c in row.role_codes if c not in unknown}
+        )
+        try:
+            data = UserCreate(
+                **row.model_dump(exclude={"dept_code", "role_codes"}),
+                dept_id=dept_id,
+                role_ids=role_ids,
+            )
+        except ValidationError as exc:  # a rule of UserCreate that the row model lacks
+            for error in exc.errors(include_input=False, include_url=False):
+                name = str(error["loc"][0]) if error["loc"] else None
+                problems.append((_FILE_FIELD.get(name or "", name), str(error["msg"])))
+            return None, [RowError(number, f, m) for f, m in problems]
+        try:
+            service.check_new_password(self.settings, data)
+        except AppError as exc:
+            problems.extend(_error_fields(exc))
+        problems.extend(self._duplicates(number, data))
+        if not (unknown or (row.dept_code and dept_id is None)):
+            problems.extend(await self._placement(data))
+        return (None if problems else data), [RowError(number, f, m) for f, m in problems]
+
+    def _duplicates(self, number: int, data: UserCreate) -> list[tuple[str | None, str]]:
+        problems: list[tuple[str | None, str]] = []
+        for field_name, value, taken, seen in (
+            ("username", data.username, self.lookups.usernames, self.usernames),
+            ("email", data.email, self.lookups.emails, self.emails),
+        ):
+            if not value:
+                continue
+            key = value.lower()
+            if key in taken:
+                problems.append((field_name, "already exists"))
+            elif key in seen:
+                problems.append((field_name, f"same as row {seen[key]}"))
+            else:
+                seen[key] = number
+        return problems
+
+    async def _placement(self, data: UserCreate) -> list[tuple[str | None, str]]:
+        key = (data.dept_id, tuple(data.role_ids))
+        if key not in self.placements:
+            try:
+                await service.ensure_assignable(self.db, self.principal, data)
+                self.placements[key] = []
+            except AppError as exc:
+                self.placements[key] = _error_fields(exc)
+        return self.placements[key]
+
+
+async def _create(
+    db: AsyncSession,
+    hasher: PasswordHasher,
+    principal: Principal,
+    users: Sequence[UserCreate],
+    progress: Progress | None,
+) -> int:
+    now = utcnow()
+    created_by = principal.user_id or None  # 0: the command line
+    created = 0
+    for start in range(0, len(users), CREATE_CHUNK):
+        chunk = users[start : start + CREATE_CHUNK]
+        hashes = await asyncio.gather(*(hasher.hash(data.password) for data in chunk))
+        rows = [
+            service.new_user(data, password_hash, created_by=created_by, now=now)
+            for data, password_hash in zip(chunk, hashes, strict=True)
+        ]
+        await repo.add_many(db, rows)
+        await repo.add_role_links(
+            db,
+            [
+                (row.id, role_id)
+                for row, data in zip(rows, chunk, strict=True)
+                for role_id in data.role_ids
+            ],
+        )
+        for read in await service.to_read(db, rows):
+            await record_change(
+                db, entity="user", entity_id=read.id, action="create", after=read.model_dump()
+            )
+        created += len(rows)
+        if progress:
+            progress("created", created)
+    return created
+
+
+async def parse(data: bytes | Path, settings: Settings) -> ImportResult[UserImportRow]:
+    """Read an uploaded workbook in a worker thread, with the configured limits."""
+    return await anyio.to_thread.run_sync(
+        partial(
+            read_xlsx,
+            data,
+            IMPORT_COLUMNS,
+            UserImportRow,
+            max_rows=settings.import_max_rows,
+            max_bytes=settings.import_max_bytes,
+        )
+    )
+
+
+async def import_users(
+    db: AsyncSession,
+    settings: Settings,
+    hasher: PasswordHasher,
+    principal: Principal,
+    data: bytes | Path,
+    *,
+    dry_run: bool,
+    progress: Progress | None = None,
+) -> UserImportReport:
+    """Check every row; unless `dry_run`, create them all or (any error) none.
+
+    Raises:
+        ImportRejected: 422, not a dry run and some row has errors (nothing written).
+        SpreadsheetTooLarge, SpreadsheetRejected: 413 / 422 from reading the file.
+    """
+    parsed = await parse(data, settings)
+    checker = _Checker(db, settings, principal, await _lookups(db, [r.data for r in parsed.rows]))
+    errors = list(parsed.errors)
+    valid: list[UserCreate] = []
+    for index, parsed_row in enumerate(parsed.rows, 1):
+        user, problems = await checker.check(parsed_row.row, parsed_row.data)
+        errors.extend(problems)
+        if user is not None:
+            valid.append(user)
+        if progress and (index % 500 == 0 or index == len(parsed.rows)):
+            progress("checked", index)
+    errors.sort(key=lambda e: e.row)
+    report = UserImportReport(
+        dry_run=dry_run,
+        total=parsed.total,
+        valid=len(valid),
+        invalid=parsed.total - len(valid),
+        created=0,
+        errors=[
+            ImportRowError(row=e.row, field=e.field, message=e.message)
+            for e in errors[:MAX_REPORTED_ERRORS]
+        ],
+        errors_truncated=len(errors) > MAX_REPORTED_ERRORS,
+    )
+    if dry_run:
+        return report
+    if errors:
+        raise ImportRejected(report)
+    report.created = await _create(db, hasher, principal, valid, progress)
+    return report

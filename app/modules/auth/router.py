@@ -47,6 +47,7 @@ from app.modules.auth.schemas import (
 from app.modules.system.login_log import recorder as login_log
 from app.modules.system.menu import service as menu_service
 from app.modules.system.menu.schemas import MenuTreeNode
+from app.modules.system.param.reader import params_for
 from app.modules.system.user.models import User
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -70,6 +71,7 @@ def get_context(
         tokens=tokens,
         hasher=hasher,
         log_event=partial(login_log.record_event, request.app),
+        params=params_for(request.app),
     )
 
 

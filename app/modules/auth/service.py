@@ -34,6 +34,7 @@ from app.modules.auth.exceptions import (
 from app.modules.auth.models import AuthSession, RefreshToken
 from app.modules.auth.schemas import TokenResponse
 from app.modules.auth.throttle import LoginThrottle
+from app.modules.system.param.reader import ParamReader
 from app.modules.system.user.models import User
 
 security_log = structlog.get_logger("app.security")
@@ -65,6 +66,8 @@ class AuthContext:
     hasher: PasswordHasher
     # Writes a login-log entry (batched, outside this request's transaction).
     log_event: Callable[..., None] = lambda **_: None
+    # Runtime parameters (`login.max_failures`, ...); None outside a request.
+    params: ParamReader | None = None
 
     def now(self) -> datetime:
         return self.tokens.now()
@@ -103,7 +106,12 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
             user_agent=client.user_agent,
         )
 
-    throttle = LoginThrottle(ctx.cache, ctx.settings)
+    throttle = LoginThrottle(
+        ctx.cache,
+        ctx.settings,
+        max_failures=await ctx.params.get_int("login.max_failures") if ctx.params else None,
+        lockout_seconds=await ctx.params.get_int("login.lockout_seconds") if ctx.params else None,
+    )
     try:
         failures = await throttle.check(form.username, client.ip)
     except TooManyRequests:

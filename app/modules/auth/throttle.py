@@ -23,9 +23,20 @@ def _account(username: str) -> str:
 
 
 class LoginThrottle:
-    def __init__(self, cache: Cache, settings: Settings) -> None:
+    def __init__(
+        self,
+        cache: Cache,
+        settings: Settings,
+        *,
+        max_failures: int | None = None,
+        lockout_seconds: int | None = None,
+    ) -> None:
         self.cache = cache
         self.settings = settings
+        # Operators tune these at runtime with the parameters `login.max_failures` and
+        # `login.lockout_seconds`; the settings are the defaults.
+        self.max_failures = max(1, max_failures or settings.login_max_failures)
+        self.lockout_seconds = max(1, lockout_seconds or settings.login_lockout_seconds)
 
     def _keys(self, username: str, ip: str) -> tuple[str, str, str, str]:
         account = _account(username)
@@ -49,7 +60,7 @@ class LoginThrottle:
             retry = await self.cache.ttl(lock_key)
             raise TooManyRequests(
                 "Too many failed logins; try again later",
-                retry_after=int(retry or self.settings.login_lockout_seconds) + 1,
+                retry_after=int(retry or self.lockout_seconds) + 1,
             )
         if ip_failures is not None and int(ip_failures) >= self.settings.login_max_failures_per_ip:
             retry = await self.cache.ttl(ip_key)
@@ -66,8 +77,8 @@ class LoginThrottle:
         pair = await self.cache.incr(pair_key, ttl=window)
         await self.cache.incr(ip_key, ttl=window)
         await self.cache.incr(account_key, ttl=window)
-        if pair >= self.settings.login_max_failures:
-            await self.cache.set(lock_key, b"1", ttl=self.settings.login_lockout_seconds)
+        if pair >= self.max_failures:
+            await self.cache.set(lock_key, b"1", ttl=self.lockout_seconds)
             await self.cache.delete(pair_key)
             return True
         return False

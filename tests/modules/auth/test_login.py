@@ -16,7 +16,7 @@ from app.core.security.passwords import PasswordHasher
 from app.modules.auth.deps import password_hasher
 from app.modules.system.user.models import User
 from tests.modules.auth.conftest import bearer, client_from, login, solve_captcha
-from tests.support.identity import DEFAULT_PASSWORD, create_user
+from tests.support.identity import DEFAULT_PASSWORD, auth_headers, create_user
 
 
 async def test_login_answers_the_rfc6749_token_shape(
@@ -169,3 +169,21 @@ async def test_login_form_validation_names_the_field(client: httpx.AsyncClient) 
     response = await client.post("/api/v1/auth/login", data={"username": "x"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "password"
+
+
+async def test_lockout_threshold_is_a_runtime_parameter(
+    client: httpx.AsyncClient, alice: User, app: FastAPI
+) -> None:
+    """Issue 4: `login.max_failures` tunes the lockout without a restart."""
+    async with app.state.sessionmaker() as db, db.begin():
+        admin = await create_user(db, username="root", is_superuser=True)
+    headers = await auth_headers(app, admin)
+    created = await client.post(
+        "/api/v1/system/params",
+        headers=headers,
+        json={"key": "login.max_failures", "value": "2", "name": "Failures", "value_type": "int"},
+    )
+    assert created.status_code == 201
+    for _ in range(2):
+        assert (await login(client, "alice", "wrong password!")).status_code == 401
+    assert (await login(client, "alice")).status_code == 429

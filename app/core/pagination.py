@@ -44,6 +44,9 @@ class Page(BaseModel, Generic[T]):
     page_size: int = Field(ge=1, le=MAX_PAGE_SIZE)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 @dataclass(frozen=True, slots=True)
 class PageParams:
     """Validated paging and ordering for one list request."""
@@ -136,3 +139,15 @@ async def paginate(
     )
     result = await session.execute(page_stmt)
     return list(result.scalars().all()), total
+
+
+def page_of(schema: type[M], rows: Sequence[Any], total: int, params: PageParams) -> Page[M]:
+    """One page of `rows` (ORM objects) validated into `schema`, e.g. `page_of(UserRead, ...)`."""
+    page_type = Page[schema]  # type: ignore[valid-type]  # parametrised at run time
+    page: Page[M] = page_type(
+        items=[schema.model_validate(row) for row in rows],
+        total=total,
+        page=params.page,
+        page_size=params.page_size,
+    )
+    return page

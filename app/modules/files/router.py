@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import SettingsDep
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
 from app.modules.auth.deps import require
 from app.modules.files import service
@@ -129,14 +129,7 @@ async def list_files(
         extension=extension.lower() if extension else None,
     )
     items, total = await paginate(db, statement, params, tiebreaker=[StoredFile.id.desc()])
-    return ok(
-        Page[FileRead](
-            items=[FileRead.model_validate(item) for item in items],
-            total=total,
-            page=params.page,
-            page_size=params.page_size,
-        )
-    )
+    return ok(page_of(FileRead, items, total, params))
 
 
 @router.get("/{file_id}", responses=error_responses(401, 403, 404, 422))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
 from app.modules.auth.deps import require
 from app.modules.system.dept import service
@@ -58,14 +58,7 @@ async def list_depts(
         parent_id=parent_id,
     )
     items, total = await paginate(db, statement, params, tiebreaker=[Dept.id])
-    return ok(
-        Page[DeptRead](
-            items=[DeptRead.model_validate(item) for item in items],
-            total=total,
-            page=params.page,
-            page_size=params.page_size,
-        )
-    )
+    return ok(page_of(DeptRead, items, total, params))
 
 
 @router.get("/tree", responses=error_responses(401, 403, 422))

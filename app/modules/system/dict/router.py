@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
 from app.modules.auth.deps import require
 from app.modules.system.dict import service
@@ -91,14 +91,7 @@ async def list_dict_types(
         name=_stripped(name), code=_stripped(code), status=status
     )
     items, total = await paginate(db, statement, params, tiebreaker=[DictType.id])
-    return ok(
-        Page[DictTypeRead](
-            items=[DictTypeRead.model_validate(item) for item in items],
-            total=total,
-            page=params.page,
-            page_size=params.page_size,
-        )
-    )
+    return ok(page_of(DictTypeRead, items, total, params))
 
 
 @dict_type_router.get("/{type_id}", responses=error_responses(401, 403, 404, 422))
@@ -165,14 +158,7 @@ async def list_dict_data(
         type_code=_stripped(type_code), label=_stripped(label), status=status
     )
     items, total = await paginate(db, statement, params, tiebreaker=[DictData.id])
-    return ok(
-        Page[DictDataRead](
-            items=[DictDataRead.model_validate(item) for item in items],
-            total=total,
-            page=params.page,
-            page_size=params.page_size,
-        )
-    )
+    return ok(page_of(DictDataRead, items, total, params))
 
 
 @dict_data_router.get("/{data_id}", responses=error_responses(401, 403, 404, 422))

@@ -12,7 +12,7 @@ from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.excel import Column
 from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, error_responses, ok
 from app.modules.auth.deps import require
 from app.modules.system.login_log import repository as repo
@@ -63,14 +63,7 @@ async def list_login_logs(
     items, total = await paginate(
         db, repo.filtered(**filters.values), params, tiebreaker=[LoginLog.id.desc()]
     )
-    return ok(
-        Page[LoginLogRead](
-            items=[LoginLogRead.model_validate(i) for i in items],
-            total=total,
-            page=params.page,
-            page_size=params.page_size,
-        )
-    )
+    return ok(page_of(LoginLogRead, items, total, params))
 
 
 EXPORT_COLUMNS = [

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
 from app.modules.auth.deps import require
 from app.modules.system.menu import service
@@ -55,14 +55,7 @@ async def list_menus(
         title=title.strip() if title else None, type_=type, status=status, visible=visible
     )
     items, total = await paginate(db, statement, params, tiebreaker=[Menu.id])
-    return ok(
-        Page[MenuRead](
-            items=[MenuRead.model_validate(item) for item in items],
-            total=total,
-            page=params.page,
-            page_size=params.page_size,
-        )
-    )
+    return ok(page_of(MenuRead, items, total, params))
 
 
 @router.get("/tree", responses=error_responses(401, 403))

@@ -13,7 +13,7 @@ from app.core.database import SessionDep
 from app.core.errors import NotFound
 from app.core.excel import Column
 from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, error_responses, ok
 from app.modules.auth.deps import require
 from app.modules.system.operation_log import repository as repo
@@ -83,14 +83,7 @@ async def list_operation_logs(
     items, total = await paginate(
         db, repo.filtered(**filters.values), params, tiebreaker=[OperationLog.id.desc()]
     )
-    return ok(
-        Page[OperationLogRead](
-            items=[OperationLogRead.model_validate(i) for i in items],
-            total=total,
-            page=params.page,
-            page_size=params.page_size,
-        )
-    )
+    return ok(page_of(OperationLogRead, items, total, params))
 
 
 EXPORT_COLUMNS = [

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
 from app.modules.auth.deps import require
 from app.modules.system.param import service
@@ -60,14 +60,7 @@ async def list_params(
     """List parameters."""
     statement = service.list_statement(key=_stripped(key), name=_stripped(name), built_in=built_in)
     items, total = await paginate(db, statement, params, tiebreaker=[Param.id])
-    return ok(
-        Page[ParamRead](
-            items=[ParamRead.model_validate(item) for item in items],
-            total=total,
-            page=params.page,
-            page_size=params.page_size,
-        )
-    )
+    return ok(page_of(ParamRead, items, total, params))
 
 
 @router.get("/key/{key}", responses=error_responses(401, 403, 404, 422))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.core.access import Principal
 from app.core.database import SessionDep
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
 from app.modules.auth.deps import require
 from app.modules.system.permissions import (
@@ -57,14 +57,7 @@ async def list_positions(
         name=name.strip() if name else None, code=code.strip() if code else None, status=status
     )
     items, total = await paginate(db, statement, params, tiebreaker=[Position.id])
-    return ok(
-        Page[PositionRead](
-            items=[PositionRead.model_validate(item) for item in items],
-            total=total,
-            page=params.page,
-            page_size=params.page_size,
-        )
-    )
+    return ok(page_of(PositionRead, items, total, params))
 
 
 @router.get("/{position_id}", responses=error_responses(401, 403, 404, 422))

@@ -130,3 +130,24 @@ async def auth_headers(app: FastAPI, user: User) -> dict[str, str]:
     await authz.invalidate_user(cache, user.id)
     token, _, _ = token_service(app).issue_access(user.id, session.id)
     return {"Authorization": f"Bearer {token}"}
+
+
+async def superuser_headers(app: FastAPI) -> dict[str, str]:
+    """Bearer headers of a new superuser."""
+    async with app.state.sessionmaker() as db, db.begin():
+        user = await create_user(db, is_superuser=True)
+    return await auth_headers(app, user)
+
+
+async def holder_headers(
+    app: FastAPI,
+    permissions: Sequence[str],
+    *,
+    data_scope: str = "self",
+    dept_id: int | None = None,
+) -> dict[str, str]:
+    """Bearer headers of a new user whose only role grants `permissions` with `data_scope`."""
+    async with app.state.sessionmaker() as db, db.begin():
+        role = await create_role(db, permissions=permissions, data_scope=data_scope)
+        user = await create_user(db, roles=[role], dept_id=dept_id)
+    return await auth_headers(app, user)

@@ -21,7 +21,12 @@ from app.modules.system.permissions import (
     DEPT_UPDATE,
 )
 from app.modules.system.user.models import User
-from tests.support.identity import auth_headers, create_dept, create_role, create_user
+from tests.support.identity import (
+    create_dept,
+    create_user,
+    holder_headers,
+    superuser_headers,
+)
 
 URL = "/api/v1/system/depts"
 ALL_DEPT = [DEPT_LIST, DEPT_READ, DEPT_CREATE, DEPT_UPDATE, DEPT_DELETE]
@@ -41,19 +46,10 @@ READ_FIELDS = {
 }
 
 
-async def superuser_headers(app: FastAPI) -> dict[str, str]:
-    async with app.state.sessionmaker() as db, db.begin():
-        user = await create_user(db, is_superuser=True)
-    return await auth_headers(app, user)
-
-
 async def scoped_headers(
     app: FastAPI, dept_id: int | None, permissions: list[str], data_scope: str
 ) -> dict[str, str]:
-    async with app.state.sessionmaker() as db, db.begin():
-        role = await create_role(db, permissions=permissions, data_scope=data_scope)
-        user = await create_user(db, roles=[role], dept_id=dept_id)
-    return await auth_headers(app, user)
+    return await holder_headers(app, permissions, data_scope=data_scope, dept_id=dept_id)
 
 
 async def paths(app: FastAPI) -> dict[int, str]:

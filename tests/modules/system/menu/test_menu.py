@@ -22,7 +22,14 @@ from app.modules.system.permissions import (
     POSITION_LIST,
 )
 from app.modules.system.role.models import role_menu
-from tests.support.identity import auth_headers, create_role, create_user, menu_for
+from tests.support.identity import (
+    auth_headers,
+    create_role,
+    create_user,
+    holder_headers,
+    menu_for,
+    superuser_headers,
+)
 
 URL = "/api/v1/system/menus"
 ALL_MENU = [MENU_LIST, MENU_READ, MENU_CREATE, MENU_UPDATE, MENU_DELETE]
@@ -43,19 +50,6 @@ READ_FIELDS = {
     "created_at",
     "updated_at",
 }
-
-
-async def superuser_headers(app: FastAPI) -> dict[str, str]:
-    async with app.state.sessionmaker() as db, db.begin():
-        user = await create_user(db, is_superuser=True)
-    return await auth_headers(app, user)
-
-
-async def holder_headers(app: FastAPI, permissions: list[str]) -> dict[str, str]:
-    async with app.state.sessionmaker() as db, db.begin():
-        role = await create_role(db, permissions=permissions, data_scope="self")
-        user = await create_user(db, roles=[role])
-    return await auth_headers(app, user)
 
 
 async def post(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:

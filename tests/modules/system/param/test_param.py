@@ -34,7 +34,10 @@ from app.modules.system.permissions import (
     PARAM_UPDATE,
 )
 from tests.conftest import make_settings
-from tests.support.identity import auth_headers, create_role, create_user
+from tests.support.identity import (
+    holder_headers,
+    superuser_headers,
+)
 
 URL = "/api/v1/system/params"
 ALL_PARAM = [PARAM_LIST, PARAM_READ, PARAM_CREATE, PARAM_UPDATE, PARAM_DELETE]
@@ -76,19 +79,6 @@ def counting(app: FastAPI) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
-
-
-async def superuser_headers(app: FastAPI) -> dict[str, str]:
-    async with app.state.sessionmaker() as db, db.begin():
-        user = await create_user(db, is_superuser=True)
-    return await auth_headers(app, user)
-
-
-async def holder_headers(app: FastAPI, permissions: list[str]) -> dict[str, str]:
-    async with app.state.sessionmaker() as db, db.begin():
-        role = await create_role(db, permissions=permissions, data_scope="self")
-        user = await create_user(db, roles=[role])
-    return await auth_headers(app, user)
 
 
 async def post(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:

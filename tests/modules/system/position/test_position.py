@@ -18,24 +18,15 @@ from app.modules.system.permissions import (
 )
 from app.modules.system.position.models import Position
 from app.modules.system.user.models import user_position
-from tests.support.identity import auth_headers, create_role, create_user
+from tests.support.identity import (
+    create_user,
+    holder_headers,
+    superuser_headers,
+)
 
 URL = "/api/v1/system/positions"
 ALL_POSITION = [POSITION_LIST, POSITION_READ, POSITION_CREATE, POSITION_UPDATE, POSITION_DELETE]
 READ_FIELDS = {"id", "name", "code", "sort", "status", "remark", "created_at", "updated_at"}
-
-
-async def superuser_headers(app: FastAPI) -> dict[str, str]:
-    async with app.state.sessionmaker() as db, db.begin():
-        user = await create_user(db, is_superuser=True)
-    return await auth_headers(app, user)
-
-
-async def holder_headers(app: FastAPI, permissions: list[str]) -> dict[str, str]:
-    async with app.state.sessionmaker() as db, db.begin():
-        role = await create_role(db, permissions=permissions, data_scope="self")
-        user = await create_user(db, roles=[role])
-    return await auth_headers(app, user)
 
 
 async def post(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:

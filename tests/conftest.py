@@ -96,6 +96,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "data_dir": data_dir,
         "file_dir": data_dir / "files",
         "log_level": "WARNING",
+        # The suite sends thousands of requests a minute from one address; the limits have
+        # tests of their own (tests/core/test_ratelimit.py).
+        "rate_limit_enabled": False,
     }
     values.update(overrides)
     env = str(values.pop("app_env", "test"))

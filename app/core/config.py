@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = True
     trusted_proxies: Annotated[list[str], NoDecode] = []
     hsts_enabled: bool | None = None
+    demo_mode: bool = False
+    rate_limit_enabled: bool = True
+    rate_limit_per_ip: str = Field(default="1200/minute", pattern=r"^\d+/(second|minute|hour)$")
+    rate_limit_per_user: str = Field(default="600/minute", pattern=r"^\d+/(second|minute|hour)$")
 
     # --- authentication -------------------------------------------------------------------
     access_token_ttl: int = Field(default=900, ge=60, le=86400)

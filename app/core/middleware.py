@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.core.config import Settings
 from app.core.context import request_id_var, user_id_var
+from app.core.ratelimit import RateLimitMiddleware
 from app.core.responses import error_response
 
 access_log = structlog.get_logger("app.access")
@@ -135,6 +136,32 @@ def _route_template(scope: Scope) -> str | None:
     return getattr(route, "path_format", None) or getattr(route, "path", None)
 
 
+# The only writes a read-only demo instance accepts: signing in and out.
+DEMO_ALLOWED = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"})
+
+
+class DemoModeMiddleware:
+    """Read-only demo: every mutating request except sign-in/out is refused with 403.
+
+    Decided on the method and the exact path only (no header is consulted), so nothing a
+    client sends can lift it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in ("GET", "HEAD", "OPTIONS")
+            and scope.get("path", "").rstrip("/") not in DEMO_ALLOWED
+        ):
+            response = error_response(403, "Demo mode: changes are disabled on this instance")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def build_middleware(settings: Settings, docs_prefixes: tuple[str, ...]) -> list[Middleware]:
     """The middleware stack, outermost first."""
     stack: list[Middleware] = []
@@ -144,6 +171,10 @@ def build_middleware(settings: Settings, docs_prefixes: tuple[str, ...]) -> list
     stack.append(
         Middleware(RequestContextMiddleware, settings=settings, docs_prefixes=docs_prefixes)
     )
+    if settings.rate_limit_enabled:
+        stack.append(Middleware(RateLimitMiddleware, settings=settings))
+    if settings.demo_mode:
+        stack.append(Middleware(DemoModeMiddleware))
     if settings.cors_origins:
         stack.append(
             Middleware(

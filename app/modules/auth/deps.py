@@ -26,6 +26,7 @@ from app.core.context import user_id_var
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
 from app.core.errors import NotAuthenticated, PermissionDenied
+from app.core.ratelimit import check_user_limit
 from app.core.security.passwords import PasswordHasher
 from app.core.security.tokens import InvalidToken, TokenService
 from app.modules.auth import authz, sessions
@@ -107,6 +108,7 @@ async def get_principal(
     user_id_var.set(principal.user_id)
     structlog.contextvars.bind_contextvars(user_id=principal.user_id)
     request.state.principal = principal
+    await check_user_limit(request, principal.user_id)
     return principal
 
 

@@ -9,7 +9,6 @@ every request, so a change takes effect on the next request everywhere (ASVS 8.3
 
 from __future__ import annotations
 
-import secrets
 from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
@@ -19,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import DataScope, Principal
 from app.core.cache import Cache
-from app.core.database import after_commit
 from app.core.errors import NotAuthenticated
+from app.core.versions import bump_version, current_version
 from app.modules.system.dept.models import Dept
 from app.modules.system.menu.models import Menu
 from app.modules.system.role.models import Role, role_dept, role_menu
@@ -71,47 +70,27 @@ def version_keys(user_id: int) -> list[str]:
     return [_version_key(GLOBAL_VERSION), _version_key(user_version_name(user_id))]
 
 
-def _new_version() -> str:
-    return secrets.token_hex(8)
-
-
-async def _bump(cache: Cache, name: str, db: AsyncSession | None) -> None:
-    key = _version_key(name)
-
-    async def bump() -> None:
-        await cache.set(key, _new_version())
-
-    await bump()
-    if db is not None:
-        # Again after the commit: a principal built from the old rows between the first bump
-        # and the commit would otherwise be cached under the new version.
-        after_commit(db, bump)
-
-
 async def invalidate_all(cache: Cache, db: AsyncSession | None = None) -> None:
     """Roles, menus or departments changed: every principal is rebuilt on next use.
 
     Pass the request's `db` session when the change is part of its transaction.
     """
-    await _bump(cache, GLOBAL_VERSION, db)
+    await bump_version(cache, _version_key(GLOBAL_VERSION), db)
 
 
 async def invalidate_user(cache: Cache, user_id: int, db: AsyncSession | None = None) -> None:
     """Something about one user changed: their principal is rebuilt on next use."""
-    await _bump(cache, user_version_name(user_id), db)
+    await bump_version(cache, _version_key(user_version_name(user_id)), db)
 
 
 async def _ensure_versions(
     cache: Cache, user_id: int, versions: tuple[bytes | None, bytes | None]
 ) -> tuple[str, str]:
-    if versions[0] is not None and versions[1] is not None:
-        return versions[0].decode(), versions[1].decode()
-    keys = version_keys(user_id)
-    for key, value in zip(keys, versions, strict=True):
-        if value is None:
-            await cache.set_nx(key, _new_version())
-    fresh = await cache.get_many(keys)
-    return (fresh[0] or b"?").decode(), (fresh[1] or b"?").decode()
+    global_key, user_key = version_keys(user_id)
+    return (
+        await current_version(cache, global_key, versions[0]),
+        await current_version(cache, user_key, versions[1]),
+    )
 
 
 def _to_json(p: Principal) -> dict[str, Any]:

@@ -12,7 +12,6 @@ The cache is a pure cache here: when it is down the read falls back to the datab
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import orjson
@@ -20,7 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache import Cache, CacheUnavailableError
-from app.core.database import after_commit
+from app.core.versions import bump_version, current_version
 from app.modules.system.dict import repository as repo
 
 VERSION_KEY = "dict:version"
@@ -36,32 +35,9 @@ def items_key(type_code: str) -> str:
     return f"dict:items:{type_code}"
 
 
-def _new_version() -> str:
-    # Random, not a counter: after a cache flush a counter could repeat a version some entry
-    # was stored under; a fresh random token never does.
-    return secrets.token_hex(8)
-
-
 async def invalidate(cache: Cache, db: AsyncSession | None = None) -> None:
-    """A dictionary changed: bump the version now and, with `db`, again after its commit.
-
-    The second bump matters: a reader that fetched the new version before the commit read the
-    old rows, and cached them under that version.
-    """
-
-    async def bump() -> None:
-        await cache.set(VERSION_KEY, _new_version())
-
-    await bump()
-    if db is not None:
-        after_commit(db, bump)
-
-
-async def _current_version(cache: Cache, raw: bytes | None) -> str:
-    if raw is not None:
-        return raw.decode()
-    await cache.set_nx(VERSION_KEY, _new_version())
-    return ((await cache.get(VERSION_KEY)) or b"?").decode()
+    """A dictionary changed: every process reads it afresh on its next request."""
+    await bump_version(cache, VERSION_KEY, db)
 
 
 async def _from_db(db: AsyncSession, type_code: str) -> Items | None:
@@ -86,7 +62,7 @@ async def active_items(db: AsyncSession, cache: Cache, type_code: str) -> Items 
     key = items_key(type_code)
     try:
         raw_version, raw_entry = await cache.get_many([VERSION_KEY, key])
-        version = await _current_version(cache, raw_version)
+        version = await current_version(cache, VERSION_KEY, raw_version)
     except CacheUnavailableError as exc:
         log.warning("dict_cache_unavailable", error=str(exc))
         return await _from_db(db, type_code)

@@ -22,7 +22,6 @@ A missing key returns the default; so does a value that does not parse as the ty
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Annotated, Any, TypeVar, overload
@@ -33,7 +32,7 @@ from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.cache import Cache, CacheUnavailableError
-from app.core.database import after_commit
+from app.core.versions import bump_version, current_version
 from app.modules.system.param import repository as repo
 from app.modules.system.param.schemas import parse_bool, parse_float, parse_int, parse_json
 
@@ -48,25 +47,9 @@ def map_key(version: str) -> str:
     return f"param:map:{version}"
 
 
-def _new_version() -> str:
-    # Random, not a counter: after a cache flush a counter could repeat a version that some
-    # process still holds a memo for; a fresh random token never does.
-    return secrets.token_hex(8)
-
-
 async def invalidate(cache: Cache, db: AsyncSession | None = None) -> None:
-    """A parameter changed: bump the version now and, with `db`, again after its commit.
-
-    The second bump matters: a reader that fetched the new version before the commit read the
-    old rows, and cached them under that version.
-    """
-
-    async def bump() -> None:
-        await cache.set(VERSION_KEY, _new_version())
-
-    await bump()
-    if db is not None:
-        after_commit(db, bump)
+    """A parameter changed: every process reads the parameters afresh on its next read."""
+    await bump_version(cache, VERSION_KEY, db)
 
 
 class ParamReader:
@@ -88,11 +71,7 @@ class ParamReader:
             return MappingProxyType(await repo.all_values(db))
 
     async def _version(self) -> str:
-        raw = await self._cache.get(VERSION_KEY)
-        if raw is None:
-            await self._cache.set_nx(VERSION_KEY, _new_version())
-            raw = await self._cache.get(VERSION_KEY) or b"?"
-        return raw.decode()
+        return await current_version(self._cache, VERSION_KEY)
 
     async def values(self) -> Mapping[str, str]:
         """Every parameter as a read-only `{key: value}` map of stored texts."""

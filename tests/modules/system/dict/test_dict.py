@@ -3,13 +3,12 @@ the cached public read (`/api/v1/system/dicts/{type_code}`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import event, func, select, update
@@ -18,7 +17,6 @@ from app.core.access import DataScope, Principal
 from app.core.cache import Cache
 from app.core.config import Settings
 from app.core.database import run_after_commit
-from app.main import create_app
 from app.modules.auth.deps import get_principal
 from app.modules.system.bootstrap import load_initial_data
 from app.modules.system.dict import cache as dict_cache
@@ -32,11 +30,11 @@ from app.modules.system.permissions import (
     DICT_READ,
     DICT_UPDATE,
 )
-from tests.conftest import make_settings
 from tests.support.identity import (
     holder_headers,
     superuser_headers,
 )
+from tests.support.instances import second_instance
 
 TYPES = "/api/v1/system/dict-types"
 DATA = "/api/v1/system/dict-data"
@@ -564,14 +562,6 @@ async def test_version_is_bumped_before_and_after_commit(app: FastAPI) -> None:
         await run_after_commit(db)
     after = await cache.get(dict_cache.VERSION_KEY)
     assert len({start, during, after}) == 3
-
-
-@asynccontextmanager
-async def second_instance(settings: Settings, **overrides: object) -> AsyncIterator[FastAPI]:
-    """Another app process's worth of state: its own engine, cache client and memory."""
-    other = create_app(make_settings(settings.database_url, **overrides))
-    async with LifespanManager(other):
-        yield other
 
 
 async def test_second_instance_sees_changes_on_its_next_request(

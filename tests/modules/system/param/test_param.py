@@ -3,13 +3,12 @@ locking, the change log, and typed cached reads from code (`ParamReader`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import event, select, update
@@ -18,7 +17,6 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core.cache import Cache
 from app.core.config import Settings
 from app.core.database import run_after_commit
-from app.main import create_app
 from app.modules.system.bootstrap import load_initial_data
 from app.modules.system.operation_log.models import ChangeLog
 from app.modules.system.param import reader as reader_module
@@ -33,11 +31,11 @@ from app.modules.system.permissions import (
     PARAM_READ,
     PARAM_UPDATE,
 )
-from tests.conftest import make_settings
 from tests.support.identity import (
     holder_headers,
     superuser_headers,
 )
+from tests.support.instances import second_instance
 
 URL = "/api/v1/system/params"
 ALL_PARAM = [PARAM_LIST, PARAM_READ, PARAM_CREATE, PARAM_UPDATE, PARAM_DELETE]
@@ -642,13 +640,6 @@ async def test_version_is_bumped_before_and_after_commit(app: FastAPI) -> None:
         await run_after_commit(db)
     after = await cache.get(reader_module.VERSION_KEY)
     assert len({start, during, after}) == 3
-
-
-@asynccontextmanager
-async def second_instance(settings: Settings, **overrides: object) -> AsyncIterator[FastAPI]:
-    other = create_app(make_settings(settings.database_url, **overrides))
-    async with LifespanManager(other):
-        yield other
 
 
 async def test_a_second_instance_sees_changes_on_its_next_read(

@@ -4,15 +4,21 @@ python main.py run                      # dev, SQLite + in-process cache, migrat
 python main.py run --env=prod --workers 4
 python main.py upgrade | downgrade -1 | current | history | check
 python main.py revision "add invoices"
+python main.py generate invoice --field number:str:32 --field total:decimal:12,2 --unique number
 python main.py init
+python main.py worker --env=prod         # job runs from the Redis queue, no HTTP
 python main.py export-users users.xlsx | import-users users.xlsx --dry-run
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
+import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -68,8 +74,30 @@ def guarded(action: Callable[[], T]) -> T:
 
     try:
         return action()
+    except ConfigError as exc:  # e.g. a module in MODULES that does not exist
+        fail(str(exc))
     except (OperationalError, DBAPIError, OSError) as exc:
         fail(f"database unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", 1)
+
+
+def prepare_metrics_dir() -> Path:
+    """Give this run's processes a fresh directory for their metrics (PROMETHEUS_MULTIPROC_DIR).
+
+    prometheus-client's multiprocess mode: every worker writes its values to its own files
+    there and /metrics adds them up, so the totals cover all workers. The variable must be set
+    before prometheus-client is first imported (it picks its mode then), so `run` calls this
+    before importing the app; workers inherit it. A private temporary directory per run (never
+    an inherited one: two runs sharing files would add up each other's numbers, and files of
+    an earlier run would count again), removed when `run` exits.
+    """
+    path = Path(tempfile.mkdtemp(prefix="fastapiadmin-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 @cli.command()
@@ -87,10 +115,10 @@ def run(
     ] = False,
 ) -> None:
     """Start the HTTP server (lite default: applies migrations and initial data first)."""
+    prepare_metrics_dir()  # first: before anything imports prometheus-client
     import uvicorn
 
     from app.core import migrations
-    from app.core.bootstrap import load_initial_data
     from app.core.database import create_engine
     from app.core.logging import configure_logging
 
@@ -104,7 +132,7 @@ def run(
 
     if settings.migrate_on_start:
         guarded(lambda: migrations.upgrade(settings.database_url))
-        guarded(lambda: asyncio.run(load_initial_data(settings)))
+        initial_data(settings)
     else:
 
         async def pending() -> str | None:
@@ -118,6 +146,19 @@ def run(
         if message:
             fail(f"{message} (e.g. `python main.py upgrade --env={settings.app_env}`)", 1)
 
+    # Build the app once here: a broken module then stops `run` with one line, instead of
+    # every worker process failing at import and being restarted in a loop.
+    from app.main import create_app
+
+    try:
+        create_app(settings)
+    except Exception as exc:
+        fail(f"the app cannot start: {type(exc).__name__}: {exc}", 1)
+
+    # uvicorn re-raises the signal it stopped for once its graceful shutdown is complete; with
+    # the default action the process would end "killed by SIGTERM" (143). A complete shutdown
+    # is a success: exit 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -129,7 +170,7 @@ def run(
         access_log=False,
         proxy_headers=False,  # X-Forwarded-* is honoured only from TRUSTED_PROXIES, in the app
         server_header=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.graceful_shutdown_timeout,
         timeout_keep_alive=5,
     )
 
@@ -228,13 +269,130 @@ def check(env: EnvOption = None) -> None:
 
 
 @cli.command()
+def generate(
+    name: Annotated[
+        str | None, typer.Argument(help="Module name in snake_case; also its table.")
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            "-f",
+            help="NAME:TYPE[:ARG][?][=DEFAULT], repeatable: title:str:200, price:decimal:10,2, "
+            "'note:text?', published:bool=false (docs/generator.md).",
+        ),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option(help="Human name, singular (default: from NAME).")
+    ] = None,
+    plural: Annotated[
+        str | None, typer.Option(help="Plural of NAME in snake_case (routes /api/v1/<plural>).")
+    ] = None,
+    table: Annotated[str | None, typer.Option(help="Table name (default: NAME).")] = None,
+    unique: Annotated[
+        list[str] | None, typer.Option("--unique", help="A field whose values are unique.")
+    ] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="A YAML file with name, fields, label, plural, unique."),
+    ] = None,
+    from_table: Annotated[
+        str | None,
+        typer.Option(
+            "--from-table", help="Read the fields from this table (DATABASE_URL); no migration."
+        ),
+    ] = None,
+    rev_id: Annotated[
+        str | None, typer.Option("--rev-id", help="Revision id of the migration.")
+    ] = None,
+    down_revision: Annotated[
+        str | None,
+        typer.Option("--down-revision", help="Parent of the migration (default: the head)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be written; write nothing.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    env: EnvOption = None,
+) -> None:
+    """Write a new business module: model, schemas, CRUD routes, permissions, migration, tests."""
+    from app.devtools.generator import GeneratorError, Options
+    from app.devtools.generator import generate as write_module
+
+    options = Options(
+        name=name,
+        fields=field or [],
+        label=label,
+        plural=plural,
+        table=table,
+        unique=unique or [],
+        spec_file=spec,
+        from_table=from_table,
+        rev_id=rev_id,
+        down_revision=down_revision,
+        dry_run=dry_run,
+        force=force,
+    )
+    settings = settings_for(env) if from_table else None
+    try:
+        result = guarded(lambda: write_module(options, settings))
+    except GeneratorError as exc:
+        fail(str(exc))
+    for line in result.lines:
+        typer.echo(line)
+
+
+def initial_data(settings: Settings) -> list[str]:
+    """Load initial data; a refused value (e.g. INIT_ADMIN_PASSWORD) is one readable line."""
+    from app.core.bootstrap import load_initial_data
+    from app.core.errors import AppError
+
+    try:
+        return guarded(lambda: asyncio.run(load_initial_data(settings)))
+    except AppError as exc:
+        fail(f"initial data refused: {exc.message}", 1)
+
+
+@cli.command()
 def init(env: EnvOption = None) -> None:
     """Load the initial data of every enabled module (idempotent)."""
-    from app.core.bootstrap import load_initial_data
+    settings = settings_for(env)
+    loaded = initial_data(settings)
+    typer.echo(f"initial data loaded: {', '.join(loaded) or 'nothing to load'}")
+
+
+@cli.command("reencrypt-secrets")
+def reencrypt_secrets(env: EnvOption = None) -> None:
+    """After a SECRET_KEY rotation: re-encrypt MFA seeds under the new key."""
+    from app.modules.system.commands import reencrypt_mfa_secrets
 
     settings = settings_for(env)
-    loaded = guarded(lambda: asyncio.run(load_initial_data(settings)))
-    typer.echo(f"initial data loaded: {', '.join(loaded) or 'nothing to load'}")
+    changed, unreadable = guarded(lambda: asyncio.run(reencrypt_mfa_secrets(settings)))
+    typer.echo(
+        f"MFA seeds re-encrypted: {changed}; unreadable with every configured key: {unreadable}"
+    )
+    if unreadable:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def worker(
+    env: EnvOption = None,
+    leader: Annotated[
+        bool, typer.Option(help="Also compete for the scheduler leader lease.")
+    ] = False,
+) -> None:
+    """Execute job runs from the Redis queue (no HTTP); stop with SIGTERM."""
+    from app.core.logging import configure_logging
+    from app.modules.scheduler.commands import run_worker
+
+    settings = settings_for(env)
+    if not settings.redis_url:
+        fail("a separate worker needs REDIS_URL (without it, runs execute in the web process)")
+    if "scheduler" not in settings.modules:
+        fail("the scheduler module is not enabled (MODULES)")
+    configure_logging(settings)
+    asyncio.run(run_worker(settings, leader=leader))
 
 
 @cli.command()

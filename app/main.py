@@ -20,8 +20,9 @@ from app.core.database import create_engine, create_sessionmaker
 from app.core.docs import DOCS_PREFIXES, OPENAPI_URL, install_docs
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.metrics import install_metrics
 from app.core.middleware import build_middleware
-from app.core.modules import load_modules
+from app.core.modules import load_module_settings, load_modules
 
 log = structlog.get_logger("app")
 
@@ -36,6 +37,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         message = await pending_message(app.state.engine)
         if message:
             raise RuntimeError(message)
+    if app.state.metrics is not None:
+        app.state.metrics.instrument_pool(app.state.engine)
     log.info(
         "startup",
         env=settings.app_env,
@@ -55,6 +58,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await stack.aclose()
             await app.state.cache.close()
             await app.state.engine.dispose()
+            if app.state.metrics is not None:
+                app.state.metrics.close()
             log.info("shutdown")
 
 
@@ -79,6 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.modules = modules
+    app.state.module_settings = {
+        spec.settings: load_module_settings(spec, settings) for spec in modules if spec.settings
+    }
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
     app.state.cache = create_cache(
@@ -87,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         socket_timeout=settings.redis_socket_timeout,
         connect_timeout=settings.redis_connect_timeout,
     )
+    install_metrics(app, settings)
     install_error_handlers(app)
     if settings.docs_on:
         install_docs(app)
@@ -94,6 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for router in spec.routers:
             _summaries_from_docstrings(router)
             app.include_router(router)
+    if settings.enable_test_routes:  # fault-injection tests only; refused in production
+        from app.core.testing import router as test_router
+
+        app.include_router(test_router)
     return app
 
 

@@ -35,12 +35,22 @@ MIGRATION_LOCK = "fastapiadmin_migrations"
 MIGRATION_LOCK_KEY = 0x46415F4D  # pg_advisory_lock takes a bigint
 
 
+def _include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Leave alone a table the database has and no enabled module models: it belongs to a
+    disabled module (MODULES_DISABLED), so autogenerate must not propose to drop it. Dropping a
+    model's table is therefore written by hand (`op.drop_table`)."""
+    return not (type_ == "table" and reflected and compare_to is None)
+
+
 def _configure(connection: Connection | None = None) -> None:
     dialect = connection.dialect.name if connection is not None else database_url.split(":")[0]
     context.configure(
         connection=connection,
         url=None if connection is not None else database_url,
         target_metadata=target_metadata,
+        include_object=_include_object,
         compare_type=True,
         compare_server_default=True,
         render_as_batch=dialect.startswith("sqlite"),
@@ -53,7 +63,9 @@ def do_run_migrations(connection: Connection) -> None:
     if dialect == "postgresql":
         connection.execute(text(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
     elif dialect in ("mysql", "mariadb"):
-        connection.execute(text(f"SELECT GET_LOCK('{MIGRATION_LOCK}', 120)"))
+        got = connection.execute(text(f"SELECT GET_LOCK('{MIGRATION_LOCK}', 120)")).scalar()
+        if got != 1:  # 0: timed out, NULL: error; never migrate without the lock
+            raise RuntimeError("another process has held the migration lock for 120 s; retry")
     if connection.in_transaction():
         connection.commit()  # the lock is session-level; migrations run in their own transaction
     try:

@@ -99,6 +99,12 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # The suite sends thousands of requests a minute from one address; the limits have
         # tests of their own (tests/core/test_ratelimit.py).
         "rate_limit_enabled": False,
+        # The scheduler's leader loop is driven by its own tests (tests/modules/scheduler);
+        # elsewhere it would fire jobs in the middle of unrelated tests.
+        "scheduler_enabled": False,
+        "modules": ["*", "tests.support.scheduler_plugin"],
+        # The sample modules (example, blog) are off by default; their tests need them on.
+        "modules_disabled": [],
     }
     values.update(overrides)
     env = str(values.pop("app_env", "test"))

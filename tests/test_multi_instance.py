@@ -6,10 +6,6 @@ decides about sessions and throttling must hold on the other at once.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,65 +13,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.core.config import BASE_DIR, Settings
+from app.core.config import Settings
 from tests.support.databases import TEST_REDIS_URL
 from tests.support.identity import DEFAULT_PASSWORD, create_role, create_user
-from tests.support.tcp_proxy import free_port
+from tests.support.instances import Instance
 
 pytestmark = pytest.mark.skipif(
     not TEST_REDIS_URL, reason="several processes need Redis (set TEST_REDIS_URL)"
 )
-
-
-class Instance:
-    def __init__(self, settings: Settings, data_dir: Path) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST_"))}
-        env.update(
-            APP_ENV="test",
-            DATABASE_URL=settings.database_url,
-            REDIS_URL=settings.redis_url,
-            CACHE_PREFIX=settings.cache_prefix,
-            SECRET_KEY=settings.secret,
-            AUTO_MIGRATE="false",
-            DATA_DIR=str(data_dir),
-            LOG_LEVEL="WARNING",
-            CAPTCHA_MODE="off",
-        )
-        self.process = subprocess.Popen(
-            [sys.executable, "main.py", "run", "--port", str(self.port)],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"instance exited: {self.process.stderr.read() if self.process.stderr else ''}"
-                )
-            try:
-                if httpx.get(f"{self.base}/api/v1/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail("instance did not become ready")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
 
 
 @pytest.fixture
@@ -156,3 +101,27 @@ async def test_login_throttle_is_shared(
     # Failures spread over both processes tripped the one shared lock.
     assert _login(a, "alice").status_code == 429
     assert _login(b, "alice").status_code == 429
+
+
+def test_api_rate_limit_is_shared(settings: Settings, tmp_path: Path) -> None:
+    """Limit 6/minute per IP, requests alternating A, B: the 7th is 429 (SECURITY.md §6)."""
+    limited = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_PER_IP": "6/minute"}
+    pair = (
+        Instance(settings, tmp_path / "a", limited),
+        Instance(settings, tmp_path / "b", limited),
+    )
+    try:
+        for instance in pair:
+            instance.wait_ready()
+        statuses = [
+            httpx.get(f"{pair[i % 2].base}/api/v1/auth/me", timeout=10).status_code
+            for i in range(7)
+        ]
+        assert statuses[:6] == [401] * 6
+        assert statuses[6] == 429
+        last = httpx.get(f"{pair[0].base}/api/v1/auth/me", timeout=10)
+        assert last.status_code == 429
+        assert int(last.headers["Retry-After"]) >= 1
+    finally:
+        for instance in pair:
+            instance.stop()

@@ -22,7 +22,9 @@ async def _lock(session: AsyncSession) -> None:
     if dialect == "postgresql":
         await session.execute(text(f"SELECT pg_advisory_xact_lock({INIT_LOCK_KEY})"))
     elif dialect in ("mysql", "mariadb"):
-        await session.execute(text(f"SELECT GET_LOCK('{INIT_LOCK}', 120)"))
+        got = (await session.execute(text(f"SELECT GET_LOCK('{INIT_LOCK}', 120)"))).scalar()
+        if got != 1:  # 0: timed out, NULL: error; never load without the lock
+            raise RuntimeError("another process has held the init lock for 120 s; retry")
 
 
 async def load_initial_data(settings: Settings) -> list[str]:

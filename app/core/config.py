@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     cache_prefix: str = Field(default="fa:", min_length=1, max_length=64)
     redis_socket_timeout: float = Field(default=1.0, gt=0, le=60)
     redis_connect_timeout: float = Field(default=1.0, gt=0, le=60)
+    cache_scan_limit: int = Field(default=100_000, ge=1000, le=10_000_000)
 
     # --- security -------------------------------------------------------------------------
     secret_key: SecretStr | None = None
@@ -167,6 +168,24 @@ class Settings(BaseSettings):
     import_max_rows: int = Field(default=10000, ge=1, le=1_000_000)
     import_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
+    # --- scheduler and background work -------------------------------------------------
+    # This process competes for the scheduler leader lease (one leader fires due jobs).
+    scheduler_enabled: bool = True
+    # This process executes job runs (in-process in the lite shape; a Taskiq worker on the
+    # Redis queue in the scale shape). `python main.py worker` runs a dedicated one.
+    scheduler_worker: bool = True
+    scheduler_tick_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    scheduler_lease_seconds: float = Field(default=10.0, ge=0.5, le=600)
+    scheduler_heartbeat_seconds: float = Field(default=10.0, ge=0.2, le=600)
+    scheduler_concurrency: int = Field(default=4, ge=1, le=256)
+    scheduler_shutdown_grace: float = Field(default=10.0, ge=0, le=3600)
+
+    # --- metrics ------------------------------------------------------------------------
+    metrics_enabled: bool = True
+    # Client addresses (IPs or CIDR networks) that may read /metrics without a token.
+    metrics_allowed_ips: Annotated[list[str], NoDecode] = ["127.0.0.1/32", "::1/128"]
+    metrics_token: SecretStr | None = Field(default=None, min_length=MIN_SECRET_LENGTH)
+
     # --- HTTP, docs, logging --------------------------------------------------------------
     docs_enabled: bool | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -178,12 +197,26 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=256)
+    graceful_shutdown_timeout: int = Field(default=20, ge=1, le=3600)
     auto_migrate: bool | None = None
-    modules: Annotated[list[str], NoDecode] = ["system", "auth", "monitor", "files"]
+    # `*`: every package under app/modules; dotted paths add modules from elsewhere.
+    modules: Annotated[list[str], NoDecode] = ["*"]
+    # Modules left out even when `*` or a plugin would enable them (the samples by default).
+    modules_disabled: Annotated[list[str], NoDecode] = ["example", "blog"]
+    # Also enable modules that installed packages declare (entry-point group
+    # `fastapiadmin.modules`); off: only MODULES.
+    module_plugins: bool = True
+    # Mount /__test/* routes for fault-injection tests (app/core/testing.py); refused in prod.
+    enable_test_routes: bool = False
 
     # ---------------------------------------------------------------------- validators --
     @field_validator(
-        "cors_origins", "trusted_proxies", "modules", "jwt_retired_keys", mode="before"
+        "cors_origins",
+        "trusted_proxies",
+        "modules",
+        "modules_disabled",
+        "jwt_retired_keys",
+        mode="before",
     )
     @classmethod
     def _parse_csv(cls, value: Any) -> Any:
@@ -194,7 +227,17 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("trusted_proxies")
+    @field_validator("metrics_allowed_ips", mode="before")
+    @classmethod
+    def _parse_metrics_ips(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_metrics_token(cls, value: Any) -> Any:
+        return None if value == "" else value  # `METRICS_TOKEN=` means no token
+
+    @field_validator("trusted_proxies", "metrics_allowed_ips")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
         for item in value:
@@ -283,6 +326,15 @@ class Settings(BaseSettings):
             password = self.init_admin_password.get_secret_value()
             if len(password) < max(12, self.password_min_length):
                 raise ValueError("INIT_ADMIN_PASSWORD: at least 12 characters in production")
+        if self.enable_test_routes:
+            raise ValueError("ENABLE_TEST_ROUTES: test-only routes are refused in production")
+        networks = [ipaddress.ip_network(i, strict=False) for i in self.metrics_allowed_ips]
+        if any(network.prefixlen == 0 for network in networks):
+            # An address grants access without the token, so a catch-all opens /metrics to all.
+            raise ValueError(
+                "METRICS_ALLOWED_IPS: a catch-all network is refused in production; list the "
+                "scrapers' networks, or give remote scrapers METRICS_TOKEN"
+            )
 
     # ----------------------------------------------------------------------- derived --
     @cached_property
@@ -331,6 +383,13 @@ class Settings(BaseSettings):
         if self.secret_key is None:  # pragma: no cover - load_settings always fills it
             raise ConfigError("SECRET_KEY: not set")
         return self.secret_key.get_secret_value()
+
+    @property
+    def readable_secrets(self) -> list[str]:
+        """`SECRET_KEY`, then the secrets of `JWT_RETIRED_KEYS`: what data encrypted or hashed
+        under an earlier key (MFA seeds, recovery codes) is still read with after a rotation."""
+        retired = [entry.partition("=")[2].strip() for entry in self.jwt_retired_keys]
+        return [self.secret, *(secret for secret in retired if secret != self.secret)]
 
 
 def env_file_for(env: str) -> Path:

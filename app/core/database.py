@@ -173,12 +173,16 @@ def _install_connect_hooks(engine: AsyncEngine, settings: Settings) -> None:
             cursor.close()
 
 
+def ensure_sqlite_dir(database_url: str) -> None:
+    """Create the folder of a SQLite database file (SQLite creates the file, not the folder)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """Create the process's engine for `settings.database_url`."""
-    if settings.db_dialect == "sqlite":
-        database = make_url(settings.database_url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    ensure_sqlite_dir(settings.database_url)
     engine = create_async_engine(settings.database_url, **engine_options(settings))
     _install_connect_hooks(engine, settings)
     return engine
@@ -232,3 +236,39 @@ async def run_after_commit(session: AsyncSession) -> None:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def delete_older_than(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    model: type[Base],
+    cutoff: datetime,
+    *,
+    batch: int = 5000,
+) -> int:
+    """Delete rows of `model` whose `created_at` is before `cutoff`, `batch` rows per
+    transaction, so purging a large log never holds a long lock or hits the statement timeout.
+    """
+    from sqlalchemy import delete, select
+
+    table: Any = model
+    deleted = 0
+    while True:
+        async with sessionmaker() as session, session.begin():
+            ids = (
+                (
+                    await session.execute(
+                        select(table.id).where(table.created_at < cutoff).limit(batch)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if ids:
+                await session.execute(
+                    delete(table)
+                    .where(table.id.in_(ids))
+                    .execution_options(synchronize_session=False)
+                )
+        deleted += len(ids)
+        if len(ids) < batch:
+            return deleted

@@ -137,9 +137,19 @@ async def _request_validation(_request: Request, exc: Exception) -> Response:
     return error_response(422, message, details)
 
 
+# FastAPI's answer to a body it cannot decode at all (e.g. bytes that are not UTF-8 sent as JSON,
+# a broken multipart stream). Like a JSON syntax error, that is a validation failure of the body.
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 async def _http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400 and exc.detail == _BODY_PARSE_ERROR:
+        detail = ErrorDetail(
+            location="body", message="The body could not be decoded", type="body_invalid"
+        )
+        return error_response(422, "Validation failed: body", [detail])
     try:
         default = HTTPStatus(status).phrase
     except ValueError:
@@ -206,13 +216,23 @@ async def _integrity_error(_request: Request, exc: Exception) -> Response:
     return error_response(409, "Conflict: a record with the same unique value exists", details)
 
 
+# SQLSTATE classes meaning "the server cannot serve now" rather than "the request is wrong":
+# 08 connection exception, 53 insufficient resources (too many connections), 57 operator
+# intervention (admin/crash shutdown, 57P03 "the database system is shutting down" while
+# connecting, 57014 statement timeout). asyncpg reports some of them as a plain DBAPIError.
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+
+
 def is_dependency_outage(exc: BaseException) -> bool:
     """True for errors that mean the database is unreachable, overloaded or timing out."""
     if isinstance(exc, sa_exc.TimeoutError):  # pool exhausted
         return True
     if isinstance(exc, sa_exc.DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(
-            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        return (
+            bool(exc.connection_invalidated)
+            or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+            or sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES
         )
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
 
@@ -223,6 +243,12 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         return error_response(
             503, "Service temporarily unavailable: database", headers={"Retry-After": "5"}
         )
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+    if sqlstate.startswith("22"):
+        # Data exception: a value the database cannot store (a NUL byte in text on PostgreSQL,
+        # a number out of range). The request is wrong, not the server (found by API fuzzing).
+        log.info("database_rejected_value", sqlstate=sqlstate)
+        return error_response(422, "Validation failed: a value cannot be stored")
     log.error("database_error", exc_info=exc)
     return error_response(500, "Internal server error")
 

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import BASE_DIR
+from app.core.database import ensure_sqlite_dir
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -27,6 +28,8 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 def upgrade(database_url: str | None = None, revision: str = "head") -> None:
+    if database_url:
+        ensure_sqlite_dir(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 

@@ -1,22 +1,30 @@
 """The module contract: each business module declares itself in one `ModuleSpec`.
 
-`app/modules/<name>/__init__.py` exposes `module = ModuleSpec(...)`. The app includes the
-routers of the enabled modules (setting `MODULES`), Alembic imports their models, and `init`
-loads their initial data. Adding a module needs no edit here.
+`app/modules/<name>/__init__.py` (or an installed package) exposes `module = ModuleSpec(...)`:
+routers, models, permission codes, menus, job targets, initial data, settings, lifespan and
+middleware. The app includes the routers of the enabled modules -- those listed in `MODULES`,
+plus installed plugins found through the entry-point group `fastapiadmin.modules` -- Alembic
+imports their models, `init` installs their menus and buttons and loads their initial data.
+Adding or removing a module needs no edit here or in any other module. See docs/modules.md.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Sequence
+import pkgutil
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.middleware import Middleware
 
-from app.core.config import ConfigError, Settings
+from app.core.config import ConfigError, Settings, env_file_for
 
 InitialData = Callable[[AsyncSession, Settings], Awaitable[None]]
 ModuleLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -37,36 +45,140 @@ class ModuleSpec:
     lifespan: ModuleLifespan | None = None
     # ASGI middleware the module adds, innermost of the core stack (inside CORS and GZip).
     middleware: Sequence[Middleware] = ()
+    # Import path of the module's job targets (`jobs.py`), registered for the scheduler.
+    jobs: str | None = None
+    # Import path of the module's permission codes (`permissions.py`, `registry.declare`);
+    # `init` makes one button per code under the page whose permission is `<m>:<r>:list`.
+    permissions: str | None = None
+    # Menu entries `init` installs (matched by `name`, never overwritten): dicts with name,
+    # title, type (directory | menu), path, component, icon, permission, sort, children.
+    menus: Sequence[Mapping[str, Any]] = ()
+    # The module's own settings: a pydantic-settings class with an `env_prefix` (e.g. BLOG_),
+    # read from the environment and env/.env.<env> like the core settings.
+    settings: type[BaseSettings] | None = None
+
+
+ENTRY_POINT_GROUP = "fastapiadmin.modules"
 
 
 def load_module(name: str) -> ModuleSpec:
-    """Import `app.modules.<name>` (or a dotted path for a plugin) and return its spec."""
-    path = name if "." in name else f"app.modules.{name}"
+    """The spec of `name`: `app.modules.<name>`, a dotted path (`pkg.sub`), or an entry-point
+    value (`pkg:attribute`, the attribute defaulting to `module`)."""
+    path, colon, attribute = name.partition(":")
+    if not colon and "." not in path:
+        path = f"app.modules.{path}"
     try:
         package = importlib.import_module(path)
     except ModuleNotFoundError as exc:
         if exc.name and path.startswith(exc.name):
             raise ConfigError(f"invalid setting MODULES: no module named {name!r}") from None
         raise
-    spec = getattr(package, "module", None)
+    spec = getattr(package, attribute or "module", None)
     if not isinstance(spec, ModuleSpec):
         raise ConfigError(
-            f"invalid setting MODULES: {path} does not define `module = ModuleSpec(...)`"
+            f"invalid setting MODULES: {name} does not define `module = ModuleSpec(...)`"
         )
     return spec
 
 
+def plugin_modules() -> list[str]:
+    """The modules installed packages declare in the entry-point group `fastapiadmin.modules`
+    (`name = "package"` or `name = "package:attribute"`), as `package:attribute`."""
+    found = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        package, _, attribute = ep.value.partition(":")
+        found.append(f"{package.strip()}:{attribute.strip() or 'module'}")
+    return sorted(found)
+
+
+def local_modules() -> list[str]:
+    """The packages under `app/modules/` (what `*` in MODULES stands for)."""
+    import app.modules
+
+    return sorted(info.name for info in pkgutil.iter_modules(app.modules.__path__) if info.ispkg)
+
+
+def module_names(settings: Settings) -> list[str]:
+    """MODULES with `*` expanded to every package under app/modules, then the plugins, minus
+    MODULES_DISABLED; duplicates dropped, first occurrence kept."""
+    names: list[str] = []
+    for name in settings.modules:
+        names += local_modules() if name == "*" else [name]
+    if settings.module_plugins:
+        names += plugin_modules()
+    disabled = set(settings.modules_disabled)
+    return [
+        name
+        for index, name in enumerate(names)
+        if name not in names[:index] and name not in disabled
+    ]
+
+
 def load_modules(settings: Settings) -> list[ModuleSpec]:
-    """The enabled modules, in the order given, after checking their dependencies."""
-    specs = [load_module(name) for name in settings.modules]
-    names = {spec.name for spec in specs}
-    for spec in specs:
-        missing = [dep for dep in spec.depends_on if dep not in names]
+    """The enabled modules, each after the modules it depends on (otherwise in the order
+    given), with their permission codes declared."""
+    specs: dict[str, ModuleSpec] = {}
+    for name in module_names(settings):
+        spec = load_module(name)
+        if spec.name in specs:
+            raise ConfigError(f"invalid setting MODULES: two modules are named {spec.name!r}")
+        if spec.name in settings.modules_disabled:
+            continue
+        specs[spec.name] = spec
+    for spec in specs.values():
+        missing = [dep for dep in spec.depends_on if dep not in specs]
         if missing:
             raise ConfigError(
                 f"invalid setting MODULES: {spec.name} needs {', '.join(missing)} enabled too"
             )
-    return specs
+        if spec.permissions:
+            importlib.import_module(spec.permissions)
+    ordered: list[ModuleSpec] = []
+
+    def visit(spec: ModuleSpec, path: tuple[str, ...]) -> None:
+        if spec in ordered:
+            return
+        if spec.name in path:
+            raise ConfigError(f"invalid setting MODULES: circular depends_on via {spec.name}")
+        for dep in spec.depends_on:
+            visit(specs[dep], (*path, spec.name))
+        ordered.append(spec)
+
+    for spec in specs.values():
+        visit(spec, ())
+    return ordered
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_module_settings(spec: ModuleSpec, settings: Settings) -> BaseSettings | None:
+    """The module's settings, from the environment and the same env file as the core ones."""
+    if spec.settings is None:
+        return None
+    env_file = env_file_for(settings.app_env)
+    try:
+        return spec.settings(_env_file=env_file if env_file.is_file() else None)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        prefix = str(spec.settings.model_config.get("env_prefix", ""))
+        name = f"{prefix}{error['loc'][0]}".upper() if error["loc"] else spec.name
+        raise ConfigError(f"invalid setting {name}: {error['msg']}") from None
+
+
+def module_settings(state: Any, cls: type[S]) -> S:
+    """The instance of the module settings class `cls` (`app.state` or a request's)."""
+    found = getattr(state, "module_settings", {}).get(cls)
+    if not isinstance(found, cls):
+        raise LookupError(f"{cls.__name__} is not the settings of an enabled module")
+    return found
+
+
+def import_jobs(specs: Sequence[ModuleSpec]) -> None:
+    """Import every enabled module's `jobs.py`, which registers its job targets."""
+    for spec in specs:
+        if spec.jobs:
+            importlib.import_module(spec.jobs)
 
 
 def import_models(specs: Sequence[ModuleSpec]) -> None:

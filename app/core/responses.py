@@ -56,6 +56,11 @@ def created(data: T, message: str = "Created") -> Envelope[T]:
     return Envelope[T](code=201, message=message, data=data)
 
 
+def accepted(data: T, message: str = "Accepted") -> Envelope[T]:
+    """Wrap `data` for a 202 response: the work is queued (the route declares 202)."""
+    return Envelope[T](code=202, message=message, data=data)
+
+
 class JSONBytesResponse(JSONResponse):
     """JSON response rendered with orjson."""
 

@@ -64,6 +64,11 @@ def test_public_routes_are_exactly_the_expected_ones(app: FastAPI) -> None:
         "GET /api/v1/auth/captcha",
         "GET /api/v1/health/live",
         "GET /api/v1/health/ready",
+        # Public to JWTs only: Prometheus scrapers hold no user account. Access is decided by
+        # network policy instead (METRICS_ALLOWED_IPS, judged on the proxy-resolved client
+        # address) or a scraper token (METRICS_TOKEN); anyone else gets 403
+        # (tests/core/test_metrics.py).
+        "GET /metrics",
     }
 
 

@@ -65,6 +65,17 @@ async def test_malformed_json_body_is_422_naming_the_problem(probe: httpx.AsyncC
     assert body["errors"][0]["location"] == "body"
 
 
+async def test_undecodable_body_is_422_not_an_undocumented_400(probe: httpx.AsyncClient) -> None:
+    """Found by the API fuzzing (docs/security.md): bytes that are not UTF-8, sent as JSON."""
+    response = await probe.post(
+        "/__test/widgets", content=b"\x03\n\x1b\xff:", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["errors"][0]["location"] == "body"
+    assert body["errors"][0]["type"] == "body_invalid"
+
+
 async def test_field_errors_name_the_field_and_never_echo_values(
     probe: httpx.AsyncClient, probe_app: FastAPI
 ) -> None:

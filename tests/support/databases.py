@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -18,6 +19,13 @@ from app.core.config import _DRIVER_FOR_SCHEME
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+# For tests whose outcome does not depend on the suite's database (they start their own
+# services, or check code): CI runs the suite three times, they need to run once.
+ONCE_PER_CI = pytest.mark.skipif(
+    bool(TEST_DATABASE_URL),
+    reason="independent of TEST_DATABASE_URL: runs in the default (SQLite) run only",
+)
 
 
 def server_url() -> URL | None:

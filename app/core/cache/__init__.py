@@ -7,17 +7,27 @@ processes).
 
 from __future__ import annotations
 
-from app.core.cache.base import Cache, CacheUnavailableError, Lock, LockNotAcquired, Subscription
+from app.core.cache.base import (
+    Cache,
+    CacheStats,
+    CacheUnavailableError,
+    Lock,
+    LockNotAcquired,
+    NamespaceCounts,
+    Subscription,
+)
 from app.core.cache.memory import MemoryCache, MemoryStore
 from app.core.cache.redis import RedisCache
 
 __all__ = [
     "Cache",
+    "CacheStats",
     "CacheUnavailableError",
     "Lock",
     "LockNotAcquired",
     "MemoryCache",
     "MemoryStore",
+    "NamespaceCounts",
     "RedisCache",
     "Subscription",
     "create_cache",

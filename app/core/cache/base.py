@@ -14,10 +14,13 @@ import builtins
 import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 import orjson
+
+from app.core.cache.namespaces import NAMESPACE_SEPARATOR, is_namespace
 
 # Reserved sub-namespaces inside the prefix; application keys should not start with these.
 VERSION_NAMESPACE = "ver:"
@@ -34,6 +37,62 @@ class CacheUnavailableError(Exception):
 
 class LockNotAcquired(Exception):
     """`Cache.lock()` could not obtain the lock within its `wait` period."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Backend figures for operators; never a key name or a value.
+
+    Redis reports the whole server (`INFO`), shared with anything else using it; the in-process
+    backend reports its own store. Fields a backend cannot know are None.
+
+    Attributes:
+        backend: ``"memory"`` or ``"redis"``.
+        hits: Successful key lookups (Redis `keyspace_hits`; memory: `get`, `get_many`,
+            `getdel` that found a value).
+        misses: Lookups that found nothing.
+        used_memory: Bytes in use (Redis `used_memory`; memory: approximate size of the keys
+            and values under our prefix).
+        used_memory_human: `used_memory` for people (``"1.05M"``).
+        maxmemory: Redis `maxmemory` (0: no limit); None for memory.
+        entries: Keys under our prefix (memory only; on Redis see `namespace_counts`).
+        version: Redis server version.
+        uptime_seconds: Redis server uptime.
+        connected_clients: Redis client connections, all applications included.
+        role: Redis replication role (``"master"`` / ``"slave"``).
+    """
+
+    backend: str
+    hits: int | None = None
+    misses: int | None = None
+    used_memory: int | None = None
+    used_memory_human: str | None = None
+    maxmemory: int | None = None
+    entries: int | None = None
+    version: str | None = None
+    uptime_seconds: int | None = None
+    connected_clients: int | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceCounts:
+    """Keys under our prefix counted per namespace (see `app.core.cache.namespaces`).
+
+    Attributes:
+        counts: Namespace name -> number of keys.
+        other: Keys that belong to no well-formed namespace (their names are not reported).
+        truncated: The count stopped at its limit; the figures are a lower bound.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    other: int = 0
+    truncated: bool = False
+
+    @property
+    def total(self) -> int:
+        """Keys counted, in a namespace or not."""
+        return sum(self.counts.values()) + self.other
 
 
 def ttl_to_ms(ttl: float) -> int:
@@ -357,7 +416,42 @@ class Cache(abc.ABC):
         Cannot touch keys outside the prefix.
         """
 
+    async def clear_namespace(self, namespace: str) -> int:
+        """Delete every key of one application namespace (``<prefix><namespace>:*``).
+
+        Nothing else is touched: not the other namespaces, not keys outside the prefix (no
+        FLUSHDB). Whether a namespace *may* be cleared is the caller's policy
+        (`app.core.cache.namespaces.protected_namespaces`).
+
+        Returns:
+            How many keys were deleted.
+
+        Raises:
+            ValueError: `namespace` is not a well-formed namespace name (so it can hold no
+                glob metacharacter).
+        """
+        if not is_namespace(namespace):
+            raise ValueError(f"invalid cache namespace {namespace!r}")
+        return await self.delete_pattern(namespace + NAMESPACE_SEPARATOR + "*")
+
+    @abc.abstractmethod
+    async def namespace_counts(self, limit: int) -> NamespaceCounts:
+        """Count the keys under our prefix per namespace, examining at most about `limit` keys.
+
+        Bounded so that it never takes long, whatever else the backend holds: Redis runs at
+        most ``ceil(limit / SCAN COUNT)`` SCAN steps (a step examines about COUNT keys of the
+        database, ours or not); memory examines at most `limit` entries of its store. When the
+        bound stops the count, `truncated` is True.
+
+        Raises:
+            ValueError: `limit` is less than 1.
+        """
+
     # --- operations ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def stats(self) -> CacheStats:
+        """Memory use, hit/miss counters and, for Redis, server facts (`CacheStats`)."""
 
     @abc.abstractmethod
     async def ping(self) -> bool:

@@ -19,11 +19,14 @@ from typing import Any
 from app.core.cache.base import (
     LOCK_NAMESPACE,
     Cache,
+    CacheStats,
     CacheUnavailableError,
+    NamespaceCounts,
     Subscription,
     to_bytes,
     ttl_to_ms,
 )
+from app.core.cache.namespaces import namespace_of
 
 # Expired keys are dropped lazily on access; a full sweep every this many writes bounds the
 # memory held by keys that are never read again (e.g. one rate-limit counter per client IP).
@@ -48,6 +51,18 @@ def _expiry(ttl: float | None) -> float | None:
 def _wrong_type(key: str) -> CacheUnavailableError:
     # Same exception as RedisCache raises for WRONGTYPE replies, so callers see one behaviour.
     return CacheUnavailableError(f"cache unavailable: WRONGTYPE operation on key {key!r}")
+
+
+def human_bytes(size: int) -> str:
+    """`size` the way Redis writes `used_memory_human` (``"912B"``, ``"1.05M"``)."""
+    if size < 1024:
+        return f"{size}B"
+    value, unit = size / 1024, "K"
+    for bigger in ("M", "G", "T"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.2f}{unit}"
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
@@ -101,6 +116,15 @@ class MemoryStore:
         self.data: dict[str, _Entry] = {}
         self.channels: dict[str, set[_MemorySubscription]] = {}
         self._writes = 0
+        # Value lookups that found / did not find a value, like Redis keyspace_hits/misses.
+        self.hits = 0
+        self.misses = 0
+
+    def count_lookup(self, found: bool) -> None:
+        if found:
+            self.hits += 1
+        else:
+            self.misses += 1
 
     def entry(self, full_key: str) -> _Entry | None:
         """Live entry for `full_key`, dropping it if it has expired."""
@@ -202,7 +226,9 @@ class MemoryCache(Cache):
     # --- strings ------------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
-        return self._read_bytes(key)
+        value = self._read_bytes(key)
+        self.store.count_lookup(value is not None)
+        return value
 
     async def set(self, key: str, value: bytes | str, ttl: float | None = None) -> None:
         self.store.put(self._prefix + key, _Entry(to_bytes(value), _expiry(ttl)))
@@ -216,6 +242,7 @@ class MemoryCache(Cache):
 
     async def getdel(self, key: str) -> bytes | None:
         value = self._read_bytes(key)
+        self.store.count_lookup(value is not None)
         if value is not None:
             del self.store.data[self._prefix + key]
         return value
@@ -251,6 +278,7 @@ class MemoryCache(Cache):
             found = self.store.entry(self._prefix + key)
             # MGET answers nil for non-string keys rather than failing; mirror that.
             values.append(found.value if found and isinstance(found.value, bytes) else None)
+            self.store.count_lookup(found is not None)
         return values
 
     async def set_many(self, mapping: Mapping[str, bytes | str], ttl: float | None = None) -> None:
@@ -363,6 +391,31 @@ class MemoryCache(Cache):
             del self.store.data[self._prefix + key]
         return len(keys)
 
+    async def namespace_counts(self, limit: int) -> NamespaceCounts:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit!r}")
+        counts: dict[str, int] = {}
+        other = 0
+        size = len(self._prefix)
+        now = time.monotonic()
+        examined = 0
+        truncated = False
+        for full_key, entry in self.store.data.items():  # no await: the dict cannot change
+            if examined >= limit:
+                truncated = True
+                break
+            examined += 1
+            if not full_key.startswith(self._prefix):
+                continue
+            if entry.expires_at is not None and entry.expires_at <= now:
+                continue
+            namespace = namespace_of(full_key[size:])
+            if namespace is None:
+                other += 1
+            else:
+                counts[namespace] = counts.get(namespace, 0) + 1
+        return NamespaceCounts(counts=counts, other=other, truncated=truncated)
+
     # --- operations ---------------------------------------------------------------------
 
     async def ping(self) -> bool:
@@ -370,6 +423,30 @@ class MemoryCache(Cache):
 
     async def info(self) -> dict[str, Any]:
         return {"backend": "memory", "keys": len(self._matching("*"))}
+
+    async def stats(self) -> CacheStats:
+        entries = 0
+        size = 0
+        now = time.monotonic()
+        for full_key, entry in self.store.data.items():
+            if not full_key.startswith(self._prefix):
+                continue
+            if entry.expires_at is not None and entry.expires_at <= now:
+                continue
+            entries += 1
+            value = entry.value
+            # Payload only (key and value bytes), not Python's object overhead: approximate.
+            size += len(full_key.encode()) + (
+                len(value) if isinstance(value, bytes) else sum(len(m.encode()) for m in value)
+            )
+        return CacheStats(
+            backend="memory",
+            hits=self.store.hits,
+            misses=self.store.misses,
+            used_memory=size,
+            used_memory_human=human_bytes(size),
+            entries=entries,
+        )
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):

@@ -4,5 +4,9 @@ from app.core.modules import ModuleSpec
 from app.modules.auth.router import router
 
 module = ModuleSpec(
-    name="auth", routers=[router], models=["app.modules.auth.models"], depends_on=("system",)
+    name="auth",
+    routers=[router],
+    models=["app.modules.auth.models"],
+    depends_on=("system",),
+    permissions="app.modules.auth.permissions",
 )

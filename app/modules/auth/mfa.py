@@ -24,12 +24,33 @@ from app.modules.system.user.models import User
 RECOVERY_CODES = 10
 
 
-def _box(settings: Settings) -> SecretBox:
-    return SecretBox(settings.secret, purpose="mfa")
+def _box(settings: Settings, secret: str | None = None) -> SecretBox:
+    return SecretBox(secret or settings.secret, purpose="mfa")
 
 
-def _code_hash(settings: Settings, code: str) -> str:
-    return keyed_hash(settings.secret, totp.normalize_recovery_code(code), purpose="recovery")
+def _code_hash(settings: Settings, code: str, secret: str | None = None) -> str:
+    normalized = totp.normalize_recovery_code(code)
+    return keyed_hash(secret or settings.secret, normalized, purpose="recovery")
+
+
+def read_seed(settings: Settings, user: User) -> str | None:
+    """The user's TOTP seed, decrypted with the current key or a retired one.
+
+    A seed still under a retired key (after a SECRET_KEY rotation) is re-encrypted under the
+    current key on the way, so it survives the retired key's removal once the user has signed
+    in (or `python main.py reencrypt-secrets` has run).
+    """
+    if not user.mfa_secret:
+        return None
+    for index, secret in enumerate(settings.readable_secrets):
+        try:
+            seed = _box(settings, secret).decrypt(user.mfa_secret)
+        except ValueError:
+            continue
+        if index:
+            user.mfa_secret = _box(settings).encrypt(seed)
+        return seed
+    return None
 
 
 def _looks_like_totp(code: str) -> bool:
@@ -56,9 +77,8 @@ def verify_totp(settings: Settings, user: User, code: str, now: datetime) -> boo
     """Check a TOTP code against the user's seed; a code works once."""
     if not user.mfa_secret or not _looks_like_totp(code):
         return False
-    try:
-        secret = _box(settings).decrypt(user.mfa_secret)
-    except ValueError:
+    secret = read_seed(settings, user)
+    if secret is None:
         return False
     step = totp.verify_code(secret, code.strip(), last_used_step=user.mfa_last_step, now=now)
     if step is None:
@@ -75,7 +95,9 @@ async def use_recovery_code(
         update(RecoveryCode)
         .where(
             RecoveryCode.user_id == user.id,
-            RecoveryCode.code_hash == _code_hash(settings, code),
+            RecoveryCode.code_hash.in_(
+                [_code_hash(settings, code, secret) for secret in settings.readable_secrets]
+            ),
             RecoveryCode.used_at.is_(None),
         )
         .values(used_at=now)

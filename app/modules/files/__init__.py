@@ -10,4 +10,27 @@ module = ModuleSpec(
     models=["app.modules.files.models"],
     depends_on=("system", "auth"),
     lifespan=storage_lifespan,
+    permissions="app.modules.files.permissions",
+    menus=[
+        {
+            "name": "Files",
+            "title": "Files",
+            "type": "directory",
+            "path": "/files",
+            "icon": "upload",
+            "sort": 40,
+            "children": [
+                {
+                    "name": "FileList",
+                    "title": "Files",
+                    "type": "menu",
+                    "path": "/files/list",
+                    "component": "files/index",
+                    "icon": "documentation",
+                    "permission": "files:file:list",
+                    "sort": 1,
+                }
+            ],
+        }
+    ],
 )

@@ -49,4 +49,6 @@ module = ModuleSpec(
     initial_data=load_initial_data,
     lifespan=system_lifespan,
     middleware=[Middleware(OperationLogMiddleware)],
+    jobs="app.modules.system.jobs",
+    permissions="app.modules.system.permissions",
 )

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import registry
 from app.core.config import ConfigError, Settings
+from app.core.modules import load_modules
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
 from app.modules.system.dept.models import Dept
 from app.modules.system.dict.models import DictData, DictType
@@ -218,6 +219,8 @@ async def load_initial_data(db: AsyncSession, settings: Settings) -> None:
     data = read_data()
     depts = await _depts(db, data.get("depts", []))
     await _menus(db, data.get("menus", []), None)
+    for spec in load_modules(settings):  # each module's own menus (ModuleSpec.menus)
+        await _menus(db, [dict(item) for item in spec.menus], None)
     await _buttons(db)
     roles = await _roles(db, data.get("roles", []))
     if data.get("admin"):

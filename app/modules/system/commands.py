@@ -74,3 +74,22 @@ async def reset_password(settings: Settings, *, username: str) -> str:
         )
         await authz.invalidate_user(cache, user.id)
     return secret
+
+
+async def reencrypt_mfa_secrets(settings: Settings) -> tuple[int, int]:
+    """Re-encrypt every MFA seed under the current SECRET_KEY (after a rotation).
+
+    Returns (re-encrypted, unreadable): seeds readable with no configured key stay as they are.
+    """
+    from app.modules.auth.mfa import read_seed
+
+    changed = unreadable = 0
+    async with _transaction(settings) as (db, _cache):
+        users = (await db.execute(select(User).where(User.mfa_secret.is_not(None)))).scalars()
+        for user in users:
+            before = user.mfa_secret
+            if read_seed(settings, user) is None:
+                unreadable += 1
+            elif user.mfa_secret != before:
+                changed += 1
+    return changed, unreadable

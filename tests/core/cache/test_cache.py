@@ -17,7 +17,13 @@ from app.core.cache import (
     RedisCache,
     create_cache,
 )
-from app.core.cache.memory import SWEEP_EVERY_WRITES, glob_to_regex
+from app.core.cache.memory import SWEEP_EVERY_WRITES, glob_to_regex, human_bytes
+from app.core.cache.namespaces import (
+    is_namespace,
+    namespace_of,
+    protect_namespace,
+    protected_namespaces,
+)
 from tests.core.cache.conftest import CacheFactory, needs_redis, unique_prefix
 from tests.support.tcp_proxy import StalledServer, TcpProxy
 
@@ -342,6 +348,138 @@ async def test_info_and_properties(cache: Cache, backend: str) -> None:
             assert isinstance(info[field], int), field
 
 
+# --- namespaces and operator figures (the monitor's cache page) ---------------------------
+
+
+async def test_namespace_counts_per_first_segment(make_cache: CacheFactory) -> None:
+    ours, theirs = make_cache(), make_cache()
+    await ours.set_many({"session:a": "1", "session:b:c": "1", "sessions:1": "1", "role:1": "1"})
+    await ours.sadd("role:set", "x")
+    await ours.set("nocolon", "1")  # no namespace: could be a bare token, never named
+    await ours.set("Upper:1", "1")  # not a well-formed namespace name
+    await ours.bump_version("perm")
+    assert await ours.acquire_lock("job", 10) is not None
+    await ours.set("session:gone", "1", ttl=0.2)
+    await theirs.set_many({"session:x": "1", "other:1": "1"})
+    await asyncio.sleep(0.35)
+
+    counted = await ours.namespace_counts(10_000)
+
+    assert counted.counts == {"session": 2, "sessions": 1, "role": 2, "ver": 1, "lock": 1}
+    assert counted.other == 2
+    assert counted.total == 9
+    assert counted.truncated is False
+
+
+async def test_namespace_counts_are_bounded_and_say_so(cache: Cache) -> None:
+    await cache.set_many({f"n:{i}": "x" for i in range(2500)})
+    partial = await cache.namespace_counts(1000)
+    assert partial.truncated is True
+    assert 0 < partial.total < 2500
+    full = await cache.namespace_counts(1_000_000)
+    assert full.truncated is False
+    assert full.counts == {"n": 2500}
+    with pytest.raises(ValueError, match="limit"):
+        await cache.namespace_counts(0)
+
+
+async def test_clear_namespace_deletes_only_that_namespace(make_cache: CacheFactory) -> None:
+    ours, theirs = make_cache(), make_cache()
+    await ours.set_many({"session:1": "x", "session:2:deep": "x", "sessions:1": "x", "role:1": "x"})
+    await ours.sadd("session:set", "member")
+    await ours.set("session", "no separator: not in the namespace")
+    await theirs.set_many({"session:1": "keep", "session:2": "keep"})
+
+    assert await ours.clear_namespace("session") == 3
+
+    assert await ours.scan_keys() == ["role:1", "session", "sessions:1"]
+    assert await theirs.scan_keys() == ["session:1", "session:2"]
+    assert await ours.clear_namespace("session") == 0
+
+
+@pytest.mark.parametrize("bad", ["*", "a*", "s?ss", "[a-z]", "a:b", "Session", "", "-x", "a" * 65])
+async def test_clear_namespace_refuses_malformed_names(cache: Cache, bad: str) -> None:
+    await cache.set("keep:1", "x")
+    with pytest.raises(ValueError, match="namespace"):
+        await cache.clear_namespace(bad)
+    assert await cache.scan_keys() == ["keep:1"]
+
+
+async def test_stats_count_hits_and_misses(cache: Cache, backend: str) -> None:
+    before = await cache.stats()
+    await cache.set("hit", "0123456789")
+    await cache.sadd("set", "member")
+    assert await cache.get("hit") == b"0123456789"
+    assert await cache.get("missing") is None
+    assert await cache.get_many(["hit", "missing"]) == [b"0123456789", None]
+    after = await cache.stats()
+
+    assert before.backend == after.backend == backend
+    assert before.hits is not None and before.misses is not None
+    assert after.hits is not None and after.misses is not None
+    if backend == "memory":
+        assert (after.hits - before.hits, after.misses - before.misses) == (2, 2)
+        assert after.entries == 2
+        key_bytes = len((cache.prefix + "hit").encode()) + len((cache.prefix + "set").encode())
+        assert after.used_memory == key_bytes + len(b"0123456789") + len(b"member")
+        assert after.used_memory_human == f"{after.used_memory}B"
+        assert (after.maxmemory, after.version, after.role) == (None, None, None)
+    else:  # server-wide counters: other clients may add to them
+        assert after.hits - before.hits >= 2
+        assert after.misses - before.misses >= 2
+        assert after.entries is None
+        assert isinstance(after.version, str) and after.version
+        assert isinstance(after.used_memory, int) and after.used_memory > 0
+        assert isinstance(after.used_memory_human, str)
+        assert isinstance(after.maxmemory, int)
+        assert isinstance(after.uptime_seconds, int)
+        assert isinstance(after.connected_clients, int) and after.connected_clients >= 1
+        assert after.role in ("master", "slave")
+
+
+@pytest.mark.parametrize(
+    ("key", "namespace"),
+    [
+        ("sess:abc", "sess"),
+        ("authz:1:2:3", "authz"),
+        ("dict.items-x_1:y", "dict.items-x_1"),
+        ("nocolon", None),
+        (":leading", None),
+        ("Upper:x", None),
+        ("with space:x", None),
+        ("a" * 65 + ":x", None),
+    ],
+)
+def test_namespace_of(key: str, namespace: str | None) -> None:
+    assert namespace_of(key) == namespace
+
+
+def test_protected_namespaces_registry() -> None:
+    protected = protected_namespaces()
+    assert {"sess", "login", "mfa", "rl", "lock", "ver"} <= set(protected)
+    assert list(protected) == sorted(protected)
+    assert all(reason for reason in protected.values())
+    with pytest.raises(ValueError, match="namespace"):
+        protect_namespace("bad:name", "reason")
+    with pytest.raises(TypeError):
+        protected["sess"] = "changed"  # type: ignore[index]
+    assert is_namespace("a") and not is_namespace("a\n")
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0B"),
+        (1023, "1023B"),
+        (1024, "1.00K"),
+        (3 * 1024**2 // 2, "1.50M"),
+        (5 * 1024**4, "5.00T"),
+    ],
+)
+def test_human_bytes(size: int, text: str) -> None:
+    assert human_bytes(size) == text
+
+
 # --- backend-specific ---------------------------------------------------------------------
 
 
@@ -397,6 +535,9 @@ OPERATIONS: dict[str, Operation] = {
     "subscribe": lambda c: c.subscribe("ch").start(),
     "scan_keys": lambda c: c.scan_keys(),
     "info": lambda c: c.info(),
+    "stats": lambda c: c.stats(),
+    "namespace_counts": lambda c: c.namespace_counts(1000),
+    "clear_namespace": lambda c: c.clear_namespace("authz"),
 }
 
 

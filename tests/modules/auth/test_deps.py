@@ -3,32 +3,15 @@ change to sessions, users, roles or menus is seen on the very next request (ASVS
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import delete, event, update
+from sqlalchemy import delete, update
 
 from app.modules.auth import authz
 from app.modules.system.role.models import role_menu
 from app.modules.system.user.models import User
 from tests.support.identity import auth_headers, create_role, create_user
-
-
-@contextmanager
-def counting(app: FastAPI) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from tests.support.queries import counting
 
 
 async def test_warm_request_makes_no_query_and_changes_apply_next_request(

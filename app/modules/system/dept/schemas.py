@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -13,6 +13,8 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+
+from app.core.schemas import blank_to_none
 
 MAX_ID = 2**63 - 1
 
@@ -30,16 +32,9 @@ Code = Annotated[
 Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
-def _blank_to_none(value: Any) -> Any:
-    """Forms send "" for an empty optional field; store it as null."""
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
 Leader = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None,
-    BeforeValidator(_blank_to_none),
+    BeforeValidator(blank_to_none),
 ]
 Phone = Annotated[
     Annotated[
@@ -47,7 +42,7 @@ Phone = Annotated[
         StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+?[0-9][0-9 ()-]{2,}$"),
     ]
     | None,
-    BeforeValidator(_blank_to_none),
+    BeforeValidator(blank_to_none),
 ]
 Email = Annotated[
     Annotated[
@@ -57,7 +52,7 @@ Email = Annotated[
         ),
     ]
     | None,
-    BeforeValidator(_blank_to_none),
+    BeforeValidator(blank_to_none),
 ]
 
 

@@ -14,6 +14,7 @@ from app.core.excel import Column
 from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, error_responses, ok
+from app.core.schemas import MAX_ID
 from app.modules.auth.deps import require
 from app.modules.system.login_log import repository as repo
 from app.modules.system.login_log.models import LoginLog
@@ -34,7 +35,7 @@ class LoginLogFilters:
     def __init__(
         self,
         username: Annotated[str | None, Query(max_length=64)] = None,
-        user_id: Annotated[int | None, Query(ge=1)] = None,
+        user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         event: Annotated[str | None, Query(max_length=32)] = None,
         success: bool | None = None,
         ip: Annotated[str | None, Query(max_length=64)] = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from app.core.access import GRANT_PATTERN
+from app.core.schemas import blank_to_none
 
 MAX_ID = 2**63 - 1
 
@@ -35,13 +36,6 @@ ROUTE_PATH_PATTERN = rf"^(?:/|/?{_SEGMENT}(?:/{_SEGMENT})*/?)$"
 COMPONENT_PATTERN = r"^[A-Za-z0-9_@][A-Za-z0-9_./@-]*$"
 
 
-def _blank_to_none(value: Any) -> Any:
-    """Forms send "" for an empty optional field; store it as null."""
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
 def _no_dot_segments(value: str | None) -> str | None:
     if value is not None and any(part in (".", "..") for part in value.split("/")):
         raise ValueError("must not contain '.' or '..' segments")
@@ -52,7 +46,7 @@ def _text(max_length: int, pattern: str) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, max_length=max_length, pattern=pattern)
 
 
-_Optional = (BeforeValidator(_blank_to_none), AfterValidator(_no_dot_segments))
+_Optional = (BeforeValidator(blank_to_none), AfterValidator(_no_dot_segments))
 RouteName = Annotated[Annotated[str, _text(64, r"^[A-Za-z][A-Za-z0-9_.:-]*$")] | None, *_Optional]
 RoutePath = Annotated[Annotated[str, _text(255, ROUTE_PATH_PATTERN)] | None, *_Optional]
 Component = Annotated[Annotated[str, _text(255, COMPONENT_PATTERN)] | None, *_Optional]

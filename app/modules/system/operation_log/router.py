@@ -15,6 +15,7 @@ from app.core.excel import Column
 from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, error_responses, ok
+from app.core.schemas import MAX_ID
 from app.modules.auth.deps import require
 from app.modules.system.operation_log import repository as repo
 from app.modules.system.operation_log.models import OperationLog
@@ -51,7 +52,7 @@ class LogFilters:
 
     def __init__(
         self,
-        user_id: Annotated[int | None, Query(ge=1)] = None,
+        user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         username: Annotated[str | None, Query(max_length=64)] = None,
         module: Annotated[str | None, Query(max_length=64)] = None,
         method: Annotated[str | None, Query(pattern="^(GET|POST|PUT|PATCH|DELETE)$")] = None,

@@ -21,12 +21,13 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
 )
+
+from app.core.schemas import Remark
 
 MAX_ID = 2**63 - 1
 
@@ -39,17 +40,6 @@ Key = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pa
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Value = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_VALUE_LENGTH)]
 
-
-def _blank_to_none(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-Remark = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None,
-    BeforeValidator(_blank_to_none),
-]
 
 # ------------------------------------------------------------------------ the values --
 

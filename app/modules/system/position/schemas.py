@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     field_validator,
 )
+
+from app.core.schemas import Remark
 
 MAX_ID = 2**63 - 1
 
@@ -26,18 +27,6 @@ Code = Annotated[
     ),
 ]
 Sort = Annotated[int, Field(ge=0, le=1_000_000)]
-
-
-def _blank_to_none(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-Remark = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None,
-    BeforeValidator(_blank_to_none),
-]
 
 
 class PositionCreate(BaseModel):

@@ -23,6 +23,8 @@ from pydantic import (
     field_validator,
 )
 
+from app.core.schemas import Remark, blank_to_none
+
 MAX_ID = 2**63 - 1
 MAX_LINKS = 100
 
@@ -43,13 +45,6 @@ Name = Annotated[
 ]
 
 
-def _blank_to_none(value: Any) -> Any:
-    """Forms send "" for an empty optional field; store it as null."""
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
 # A plain pattern: pydantic's EmailStr needs the email-validator package.
 Email = Annotated[
     Annotated[
@@ -59,7 +54,7 @@ Email = Annotated[
         ),
     ]
     | None,
-    BeforeValidator(_blank_to_none),
+    BeforeValidator(blank_to_none),
 ]
 Phone = Annotated[
     Annotated[
@@ -67,11 +62,7 @@ Phone = Annotated[
         StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+?[0-9][0-9 ()-]{2,}$"),
     ]
     | None,
-    BeforeValidator(_blank_to_none),
-]
-Remark = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None,
-    BeforeValidator(_blank_to_none),
+    BeforeValidator(blank_to_none),
 ]
 
 

@@ -8,13 +8,8 @@ what is down, and recover by itself when the server is back (SECURITY.md §0 #16
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Literal
 
 import httpx
@@ -27,7 +22,8 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.support.databases import TEST_REDIS_URL
-from tests.support.tcp_proxy import TcpProxy, free_port
+from tests.support.private_services import PrivateRedis, private_redis_fixture  # noqa: F401
+from tests.support.tcp_proxy import TcpProxy
 
 BUDGET_SECONDS = 3.0
 
@@ -120,61 +116,6 @@ async def test_outage_answers_503_within_budget_and_recovers(
 
     await proxy.resume()
     await _wait_until_ready(http)
-
-
-@pytest.fixture
-async def private_redis(tmp_path: Path) -> AsyncIterator[PrivateRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    server = PrivateRedis(binary, tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, on its own port, that the test may really stop."""
-
-    def __init__(self, binary: str, directory: Path) -> None:
-        self.binary = binary
-        self.directory = directory
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                return
-            time.sleep(0.05)
-        pytest.fail("private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
 
 
 async def test_real_redis_stopped_answers_503_and_recovers_after_restart(

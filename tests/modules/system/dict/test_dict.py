@@ -3,15 +3,13 @@ the cached public read (`/api/v1/system/dicts/{type_code}`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from app.core.access import DataScope, Principal
 from app.core.cache import Cache
@@ -35,6 +33,7 @@ from tests.support.identity import (
     superuser_headers,
 )
 from tests.support.instances import second_instance
+from tests.support.queries import counting, settle
 
 TYPES = "/api/v1/system/dict-types"
 DATA = "/api/v1/system/dict-data"
@@ -57,22 +56,6 @@ ITEM_FIELDS = {"label", "value", "tag", "sort"}
 
 
 # ------------------------------------------------------------------------- helpers --
-
-
-@contextmanager
-def counting(app: FastAPI) -> Iterator[list[str]]:
-    """SQL statements run on the app's engine while the block runs."""
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def post(
@@ -512,6 +495,7 @@ async def test_warm_read_is_one_cache_read_and_no_query(
 
     monkeypatch.setattr(cache, "get_many", get_many)
     monkeypatch.setattr(cache, "get", get)
+    await settle(app)
     with counting(app) as statements:
         for _ in range(3):
             assert [i["value"] for i in await read_dict(client, user, "warm")] == ["a", "b"]
@@ -579,6 +563,7 @@ async def test_second_instance_sees_changes_on_its_next_request(
         transport = httpx.ASGITransport(app=other, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://b") as b:
             assert [i["value"] for i in await read_dict(b, user, "shared")] == ["a"]
+            await settle(other)
             with counting(other) as statements:
                 assert [i["value"] for i in await read_dict(b, user, "shared")] == ["a"]
             assert statements == []  # B is warm
@@ -672,6 +657,7 @@ async def test_an_unreadable_cache_entry_is_rebuilt(
     await make_dict(client, admin, "garbled", ("A", "a", 1))
     await app.state.cache.set(dict_cache.items_key("garbled"), b"\xff not json")
     assert [i["value"] for i in await read_dict(client, admin, "garbled")] == ["a"]
+    await settle(app)
     with counting(app) as statements:
         assert [i["value"] for i in await read_dict(client, admin, "garbled")] == ["a"]
     assert statements == []

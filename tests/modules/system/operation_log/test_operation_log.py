@@ -19,9 +19,9 @@ from app.core.config import Settings
 from app.modules.system.operation_log.models import ChangeLog, OperationLog
 from app.modules.system.operation_log.recorder import writer_for
 from tests.conftest import make_settings
-from tests.modules.auth.test_deps import counting
 from tests.support.identity import DEFAULT_PASSWORD, auth_headers, create_role, create_user
 from tests.support.probe import create_probe_app
+from tests.support.queries import counting
 
 SECRET_PASSWORD = "tangerine velvet otter 77"
 

@@ -3,15 +3,13 @@ locking, the change log, and typed cached reads from code (`ParamReader`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.cache import Cache
@@ -36,6 +34,7 @@ from tests.support.identity import (
     superuser_headers,
 )
 from tests.support.instances import second_instance
+from tests.support.queries import counting, settle
 
 URL = "/api/v1/system/params"
 ALL_PARAM = [PARAM_LIST, PARAM_READ, PARAM_CREATE, PARAM_UPDATE, PARAM_DELETE]
@@ -61,22 +60,6 @@ BUILT_INS = {
 
 
 # ------------------------------------------------------------------------- helpers --
-
-
-@contextmanager
-def counting(app: FastAPI) -> Iterator[list[str]]:
-    """SQL statements run on the app's engine while the block runs."""
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        statements.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def post(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
@@ -595,6 +578,7 @@ async def test_reader_warm_read_is_one_cache_round_trip_and_no_query(
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(cache, name, spy)
+    await settle(app)
     with counting(app) as statements:
         for _ in range(3):
             assert await params.get_int("warm.limit") == 10
@@ -604,6 +588,7 @@ async def test_reader_warm_read_is_one_cache_round_trip_and_no_query(
     # Another process (empty memo) finds the map in the shared cache: still no query.
     calls.clear()
     fresh = ParamReader(cache, app.state.sessionmaker)
+    await settle(app)
     with counting(app) as statements:
         assert await fresh.get_int("warm.limit") == 10
     assert statements == []
@@ -656,6 +641,7 @@ async def test_a_second_instance_sees_changes_on_its_next_read(
         theirs = params_for(other)
         assert theirs is not params_for(app)
         assert await theirs.get_int("shared.limit") == 1
+        await settle(other)
         with counting(other) as statements:
             assert await theirs.get_int("shared.limit") == 1
         assert statements == []

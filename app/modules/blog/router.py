@@ -1,0 +1,97 @@
+"""HTTP routes of the blog (`/api/v1/articles`).
+
+Every route admits any signed-in user (`require()`); what each caller may see and change is
+decided per article by the service (visibility, authorship, moderation codes).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from app.core.access import Principal
+from app.core.database import SessionDep
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.responses import Envelope, created, error_responses, ok
+from app.modules.auth.deps import require
+from app.modules.blog import service
+from app.modules.blog.models import Article
+from app.modules.blog.schemas import (
+    MAX_ID,
+    TITLE_MAX_LENGTH,
+    ArticleCreate,
+    ArticleRead,
+    ArticleUpdate,
+)
+
+router = APIRouter(prefix="/api/v1/articles", tags=["blog: articles"])
+
+articles_page = pagination(
+    sortable={
+        "created_at": Article.created_at,
+        "updated_at": Article.updated_at,
+        "title": Article.title,
+        "id": Article.id,
+    },
+    default="-created_at",
+)
+ArticleIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+SignedIn = Annotated[Principal, Depends(require())]
+
+
+@router.get("", responses=error_responses(401, 403, 422))
+async def list_articles(
+    principal: SignedIn,
+    db: SessionDep,
+    params: Annotated[PageParams, Depends(articles_page)],
+    title: Annotated[
+        str | None, Query(max_length=TITLE_MAX_LENGTH, description="Title contains")
+    ] = None,
+    published: Annotated[bool | None, Query(description="Published or draft")] = None,
+    author_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Written by")] = None,
+) -> Envelope[Page[ArticleRead]]:
+    """List the published articles and the caller's drafts, newest first."""
+    statement = service.list_statement(
+        principal,
+        title=title.strip() if title and title.strip() else None,
+        published=published,
+        author_id=author_id,
+    )
+    # Newest first also among equal timestamps: the later id wins.
+    items, total = await paginate(db, statement, params, tiebreaker=[Article.id.desc()])
+    return ok(page_of(ArticleRead, items, total, params))
+
+
+@router.get("/{article_id}", responses=error_responses(401, 403, 404, 422))
+async def get_article(
+    principal: SignedIn, db: SessionDep, article_id: ArticleIdPath
+) -> Envelope[ArticleRead]:
+    """One article (someone else's draft is not found)."""
+    return ok(ArticleRead.model_validate(await service.get_article(db, principal, article_id)))
+
+
+@router.post("", status_code=201, responses=error_responses(401, 403, 422))
+async def create_article(
+    principal: SignedIn, db: SessionDep, body: ArticleCreate
+) -> Envelope[ArticleRead]:
+    """Write an article; its author is the caller."""
+    return created(ArticleRead.model_validate(await service.create_article(db, principal, body)))
+
+
+@router.patch("/{article_id}", responses=error_responses(401, 403, 404, 422))
+async def update_article(
+    principal: SignedIn, db: SessionDep, article_id: ArticleIdPath, body: ArticleUpdate
+) -> Envelope[ArticleRead]:
+    """Edit one's own article (only the fields sent change)."""
+    article = await service.update_article(db, principal, article_id, body)
+    return ok(ArticleRead.model_validate(article))
+
+
+@router.delete("/{article_id}", status_code=204, responses=error_responses(401, 403, 404, 422))
+async def delete_article(
+    principal: SignedIn, db: SessionDep, article_id: ArticleIdPath
+) -> Response:
+    """Delete one's own article (or any in the data scope, with `blog:article:delete-any`)."""
+    await service.delete_article(db, principal, article_id)
+    return Response(status_code=204)

@@ -1,0 +1,94 @@
+"""HTTP routes for examples (`/api/v1/examples`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from app.core.access import Principal
+from app.core.database import SessionDep
+from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import MAX_ID
+from app.modules.auth.deps import require
+from app.modules.example import service
+from app.modules.example.models import Example
+from app.modules.example.permissions import (
+    EXAMPLE_CREATE,
+    EXAMPLE_DELETE,
+    EXAMPLE_LIST,
+    EXAMPLE_READ,
+    EXAMPLE_UPDATE,
+)
+from app.modules.example.schemas import ExampleCreate, ExampleRead, ExampleUpdate
+
+router = APIRouter(prefix="/api/v1/examples", tags=["example"])
+
+examples_page = pagination(
+    sortable={
+        "id": Example.id,
+        "name": Example.name,
+        "description": Example.description,
+        "created_at": Example.created_at,
+        "updated_at": Example.updated_at,
+    },
+    default="-created_at",
+)
+ExampleIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get("", responses=error_responses(401, 403, 422))
+async def list_examples(
+    _principal: Annotated[Principal, Depends(require(EXAMPLE_LIST))],
+    db: SessionDep,
+    params: Annotated[PageParams, Depends(examples_page)],
+    name: Annotated[str | None, Query(max_length=100, description="Name contains")] = None,
+) -> Envelope[Page[ExampleRead]]:
+    """List examples (newest first unless `sort` says otherwise)."""
+    statement = service.list_statement(name=name.strip() if name and name.strip() else None)
+    items, total = await paginate(db, statement, params, tiebreaker=[Example.id])
+    return ok(page_of(ExampleRead, items, total, params))
+
+
+@router.get("/{example_id}", responses=error_responses(401, 403, 404, 422))
+async def get_example(
+    _principal: Annotated[Principal, Depends(require(EXAMPLE_READ))],
+    db: SessionDep,
+    example_id: ExampleIdPath,
+) -> Envelope[ExampleRead]:
+    """One example."""
+    return ok(ExampleRead.model_validate(await service.get_example(db, example_id)))
+
+
+@router.post("", status_code=201, responses=error_responses(401, 403, 422))
+async def create_example(
+    _principal: Annotated[Principal, Depends(require(EXAMPLE_CREATE))],
+    db: SessionDep,
+    body: ExampleCreate,
+) -> Envelope[ExampleRead]:
+    """Create an example."""
+    return created(ExampleRead.model_validate(await service.create_example(db, body)))
+
+
+@router.patch("/{example_id}", responses=error_responses(401, 403, 404, 409, 422))
+async def update_example(
+    _principal: Annotated[Principal, Depends(require(EXAMPLE_UPDATE))],
+    db: SessionDep,
+    example_id: ExampleIdPath,
+    body: ExampleUpdate,
+) -> Envelope[ExampleRead]:
+    """Edit an example: only the fields sent change (`version`: see 409)."""
+    item = await service.update_example(db, example_id, body)
+    return ok(ExampleRead.model_validate(item))
+
+
+@router.delete("/{example_id}", status_code=204, responses=error_responses(401, 403, 404, 422))
+async def delete_example(
+    _principal: Annotated[Principal, Depends(require(EXAMPLE_DELETE))],
+    db: SessionDep,
+    example_id: ExampleIdPath,
+) -> Response:
+    """Delete an example."""
+    await service.delete_example(db, example_id)
+    return Response(status_code=204)

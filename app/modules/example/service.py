@@ -1,0 +1,70 @@
+"""Business rules of examples.
+
+- A row that does not exist is a 404 ("Example not found").
+- An update may carry the `version` the client read: if the row has moved on, 409; the
+  mapper's version column also turns a concurrent write into a 409.
+- Every change is written to the change log with its before/after values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.modules.example import repository as repo
+from app.modules.example.exceptions import ExampleNotFound, ExampleVersionMismatch
+from app.modules.example.models import Example
+from app.modules.example.schemas import ExampleCreate, ExampleUpdate
+from app.modules.system.operation_log.changes import record_change, snapshot
+
+# The change log's name for examples, and what it records of one.
+ENTITY = "example"
+CHANGE_FIELDS = ("name", "description")
+
+
+def _snapshot(item: Example) -> dict[str, Any]:
+    return snapshot(item, CHANGE_FIELDS)
+
+
+def list_statement(*, name: str | None = None) -> Select[Any]:
+    return repo.list_statement(name=name)
+
+
+async def get_example(db: AsyncSession, example_id: int) -> Example:
+    item = await repo.get(db, example_id)
+    if item is None:
+        raise ExampleNotFound()
+    return item
+
+
+async def create_example(db: AsyncSession, data: ExampleCreate) -> Example:
+    item = await repo.add(db, Example(**data.model_dump()))
+    await record_change(
+        db, entity=ENTITY, entity_id=item.id, action="create", after=_snapshot(item)
+    )
+    return item
+
+
+async def update_example(db: AsyncSession, example_id: int, data: ExampleUpdate) -> Example:
+    item = await get_example(db, example_id)
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    expected = changes.pop("version", None)
+    if expected is not None and expected != item.version:
+        raise ExampleVersionMismatch()
+    before = _snapshot(item)
+    for field, value in changes.items():
+        setattr(item, field, value)
+    await db.flush()  # the version column moves; a concurrent writer's flush becomes a 409
+    await record_change(
+        db, entity=ENTITY, entity_id=item.id, action="update", before=before, after=_snapshot(item)
+    )
+    return item
+
+
+async def delete_example(db: AsyncSession, example_id: int) -> None:
+    item = await get_example(db, example_id)
+    before = _snapshot(item)
+    await repo.delete(db, item)
+    await record_change(db, entity=ENTITY, entity_id=example_id, action="delete", before=before)

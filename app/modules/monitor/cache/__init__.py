@@ -1,0 +1,1 @@
+"""Cache status and clearing one namespace (`/api/v1/monitor/cache`)."""

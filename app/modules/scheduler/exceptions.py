@@ -1,0 +1,60 @@
+"""Errors of the scheduler."""
+
+from __future__ import annotations
+
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.responses import ErrorDetail
+
+
+class JobNotFound(NotFound):
+    default_message = "Job not found"
+
+
+class JobRunNotFound(NotFound):
+    default_message = "Job run not found"
+
+
+class JobNameTaken(Conflict):
+    default_message = "Conflict: a job with this name already exists"
+
+    def __init__(self) -> None:
+        super().__init__(
+            errors=[
+                ErrorDetail(field="name", location="body", message="already exists", type="unique")
+            ]
+        )
+
+
+class JobVersionMismatch(Conflict):
+    default_message = "Conflict: the job was changed by someone else; reload it"
+
+    def __init__(self) -> None:
+        super().__init__(
+            errors=[
+                ErrorDetail(
+                    field="version", location="body", message="is not current", type="stale"
+                )
+            ]
+        )
+
+
+class BuiltInJobLocked(Conflict):
+    default_message = "Conflict: a built-in job keeps its name and target and cannot be deleted"
+
+    def __init__(self, field: str | None = None) -> None:
+        errors = (
+            [ErrorDetail(field=field, location="body", message="is fixed", type="built_in")]
+            if field
+            else []
+        )
+        super().__init__(errors=errors)
+
+
+class InvalidJob(ValidationFailed):
+    """A job field that passed its own type check but not the scheduler's rules."""
+
+    def __init__(self, field: str, message: str, type_: str = "value_error") -> None:
+        super().__init__(
+            message=f"Validation failed: {field}",
+            errors=[ErrorDetail(field=field, location="body", message=message, type=type_)],
+        )

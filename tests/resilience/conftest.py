@@ -1,0 +1,77 @@
+"""Fixtures of the fault-injection tests: a private PostgreSQL with the schema and initial data,
+and a factory that starts the app as a real process (stopped again in teardown)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.core import migrations
+from app.core.bootstrap import load_initial_data
+from tests.conftest import make_settings
+from tests.resilience.harness import ADMIN_PASSWORD, app_env
+from tests.support.private_services import (
+    PrivatePostgres,
+    ensure_running,
+    private_postgres_fixture,
+    private_redis_fixture,
+)
+from tests.support.processes import AppProcess
+
+__all__ = ["private_postgres_fixture", "private_redis_fixture"]
+
+StartApp = Callable[..., Awaitable[AppProcess]]
+
+
+def prepare_database(url: str) -> str:
+    """Build `url` like a deployment: migrations, then the initial data (with a known admin
+    password)."""
+    migrations.upgrade(url)
+    settings = make_settings(url, redis_url="", init_admin_password=ADMIN_PASSWORD)
+    asyncio.run(load_initial_data(settings))
+    return url
+
+
+@pytest.fixture(scope="module")
+def app_database(private_postgres: PrivatePostgres) -> str:
+    """A database on the private PostgreSQL cluster, with the schema and initial data."""
+    return prepare_database(private_postgres.create_database("fastapiadmin"))
+
+
+@pytest.fixture(scope="module")
+def sqlite_app_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite database file with the schema and initial data (for tests whose fault is not
+    in the database: they need no database server)."""
+    path = tmp_path_factory.mktemp("sqlite") / "fastapiadmin.db"
+    return prepare_database(f"sqlite+aiosqlite:///{path.as_posix()}")
+
+
+@pytest.fixture
+def postgres(private_postgres: PrivatePostgres, app_database: str) -> Iterator[PrivatePostgres]:
+    """The private cluster for one test, running again afterwards whatever the test did."""
+    ensure_running(private_postgres)
+    yield private_postgres
+    ensure_running(private_postgres)
+
+
+@pytest.fixture
+async def start_app(tmp_path: Path) -> AsyncIterator[StartApp]:
+    """`await start_app(database_url, redis_url="", **SETTINGS)`: the app as a real process,
+    ready to serve; every process started is stopped at teardown."""
+    started: list[AppProcess] = []
+
+    async def start(database_url: str, redis_url: str = "", **settings: str) -> AppProcess:
+        directory = tmp_path / f"app{len(started)}"
+        directory.mkdir()
+        process = AppProcess(directory, app_env(directory, database_url, redis_url, **settings))
+        started.append(process)
+        process.start()
+        await process.wait_ready_async()
+        return process
+
+    yield start
+    for process in started:
+        await asyncio.to_thread(process.stop)

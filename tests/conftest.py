@@ -191,3 +191,14 @@ async def probe(probe_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
     async with probe_app.state.engine.begin() as connection:
         await connection.execute(delete(Widget))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Figures of the fault and multi-instance tests (tests/support/fault_stats.py)."""
+    from tests.support.fault_stats import summary_lines
+
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("faults injected (tests/support/fault_stats.py)")
+        for line in lines:
+            terminalreporter.write_line(line)

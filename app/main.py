@@ -16,13 +16,14 @@ from fastapi.routing import APIRoute
 
 from app.core.cache import create_cache
 from app.core.config import Settings, load_settings
-from app.core.database import create_engine, create_sessionmaker
+from app.core.database import create_engine, create_read_sessionmaker, create_sessionmaker
 from app.core.docs import DOCS_PREFIXES, OPENAPI_URL, install_docs
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.metrics import install_metrics
 from app.core.middleware import build_middleware
 from app.core.modules import load_module_settings, load_modules
+from app.core.routing import fast_matching
 
 log = structlog.get_logger("app")
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     }
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    app.state.read_sessionmaker = create_read_sessionmaker(app.state.engine, settings)
     app.state.cache = create_cache(
         settings.redis_url,
         prefix=settings.cache_prefix,
@@ -102,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for spec in modules:
         for router in spec.routers:
             _summaries_from_docstrings(router)
-            app.include_router(router)
+            app.include_router(fast_matching(router))
     if settings.enable_test_routes:  # fault-injection tests only; refused in production
         from app.core.testing import router as test_router
 

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0, le=200)
     db_pool_timeout: float = Field(default=3.0, gt=0, le=60)
     db_pool_recycle: int = Field(default=1800, ge=-1)
+    # A pooled connection idle longer than this is pinged before use (0: before every use).
+    db_ping_after_idle: float = Field(default=1.0, ge=0, le=3600)
     db_connect_timeout: float = Field(default=3.0, gt=0, le=60)
     db_statement_timeout: float = Field(default=15.0, gt=0, le=3600)
     db_lock_timeout: float = Field(default=5.0, gt=0, le=3600)
@@ -192,6 +194,8 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "console", "json"] = "auto"
     gzip_minimum_size: int = Field(default=1000, ge=0)
     health_check_timeout: float = Field(default=2.0, gt=0, le=30)
+    # Seconds the response to a request with `Idempotency-Key` is kept for replay (docs/http.md).
+    idempotency_ttl: float = Field(default=86400, gt=0, le=30 * 86400)
 
     # --- process --------------------------------------------------------------------------
     host: str = "127.0.0.1"

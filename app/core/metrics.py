@@ -346,7 +346,7 @@ class MetricsMiddleware:
             )
 
 
-def get_metrics_state(request: Request) -> Metrics:
+async def get_metrics_state(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
@@ -354,7 +354,7 @@ def get_metrics_state(request: Request) -> Metrics:
 MetricsDep = Annotated[Metrics, Depends(get_metrics_state)]
 
 
-def require_metrics_access(request: Request, metrics: MetricsDep) -> None:
+async def require_metrics_access(request: Request, metrics: MetricsDep) -> None:
     """Only METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer; 403 for anyone else."""
     if not metrics.allows(request):
         # starlette's HTTPException (rendered as the error envelope by the one handler):

@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.core.config import Settings
 from app.core.context import request_id_var, user_id_var
+from app.core.idempotency import IdempotencyMiddleware
 from app.core.ratelimit import RateLimitMiddleware
 from app.core.responses import error_response
 
@@ -136,6 +137,63 @@ def _route_template(scope: Scope) -> str | None:
     return getattr(route, "path_format", None) or getattr(route, "path", None)
 
 
+# Largest request body accepted outside multipart uploads, which stream under limits of their
+# own (FILE_MAX_SIZE, IMPORT_MAX_BYTES). The largest JSON body a route takes is far below it.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodySizeLimitMiddleware:
+    """A body over MAX_BODY_BYTES is a 413 before any route, auth or parsing work (API4).
+
+    Refused at once when `Content-Length` announces it; otherwise the body is read up to the
+    limit (so at most MAX_BODY_BYTES are ever held) and handed on to the app unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", ()))
+        if headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data"):
+            await self.app(scope, receive, send)
+            return
+        length = headers.get(b"content-length")
+        if length is None and b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            await self.app(scope, receive, send)  # no body
+            return
+        if length is not None and length.strip().isdigit() and int(length) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        received: list[Message] = []  # replayed to the app as they came
+        size = 0
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":  # the client left: the app sees it too
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return received.pop(0) if received else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413, f"Request body too large (at most {self.max_bytes} bytes outside file uploads)"
+        )
+        await response(scope, receive, send)
+
+
 # The only writes a read-only demo instance accepts: signing in and out.
 DEMO_ALLOWED = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"})
 
@@ -173,6 +231,7 @@ def build_middleware(settings: Settings, docs_prefixes: tuple[str, ...]) -> list
     )
     if settings.rate_limit_enabled:
         stack.append(Middleware(RateLimitMiddleware, settings=settings))
+    stack.append(Middleware(BodySizeLimitMiddleware))
     if settings.demo_mode:
         stack.append(Middleware(DemoModeMiddleware))
     if settings.cors_origins:
@@ -203,4 +262,6 @@ def build_middleware(settings: Settings, docs_prefixes: tuple[str, ...]) -> list
             ),
         )
     )
+    # Innermost: sees and stores uncompressed answers (docs/http.md, "Idempotent requests").
+    stack.append(Middleware(IdempotencyMiddleware, settings=settings))
     return stack

@@ -66,11 +66,11 @@ def password_hasher(app: FastAPI) -> PasswordHasher:
     return hasher
 
 
-def get_password_hasher(request: Request) -> PasswordHasher:
+async def get_password_hasher(request: Request) -> PasswordHasher:
     return password_hasher(request.app)
 
 
-def get_token_service(request: Request) -> TokenService:
+async def get_token_service(request: Request) -> TokenService:
     return token_service(request.app)
 
 
@@ -83,7 +83,7 @@ async def get_principal(
     """The signed-in caller, or 401."""
     if not token:
         raise NotAuthenticated()
-    tokens = get_token_service(request)
+    tokens = token_service(request.app)
     try:
         claims = tokens.decode_access(token)
     except InvalidToken:

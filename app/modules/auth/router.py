@@ -56,7 +56,7 @@ TokensDep = Annotated[TokenService, Depends(get_token_service)]
 HasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]
 
 
-def get_context(
+async def get_context(
     request: Request,
     db: SessionDep,
     cache: CacheDep,
@@ -78,7 +78,7 @@ def get_context(
 ContextDep = Annotated[service.AuthContext, Depends(get_context)]
 
 
-def client_info(request: Request) -> service.ClientInfo:
+async def client_info(request: Request) -> service.ClientInfo:
     ip = request.client.host if request.client else "unknown"
     return service.ClientInfo(ip=ip[:64], user_agent=request.headers.get("user-agent"))
 

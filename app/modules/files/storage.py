@@ -351,7 +351,7 @@ async def storage_lifespan(app: FastAPI) -> AsyncIterator[None]:
         await storage.close()
 
 
-def get_storage(request: Request) -> FileStorage:
+async def get_storage(request: Request) -> FileStorage:
     storage: FileStorage | None = getattr(request.app.state, "storage", None)
     if storage is None:  # an app built without running its lifespan (scripts, some tests)
         storage = storage_for(request.app.state.settings)

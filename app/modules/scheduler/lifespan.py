@@ -102,7 +102,7 @@ async def scheduler_lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-def get_scheduler(request: Request) -> Scheduler:
+async def get_scheduler(request: Request) -> Scheduler:
     scheduler: Scheduler = request.app.state.scheduler
     return scheduler
 

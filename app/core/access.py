@@ -97,7 +97,7 @@ class Principal:
 
     def can(self, code: str) -> bool:
         """True if the caller holds `code` (superusers hold everything)."""
-        return self.is_superuser or covers(self.permissions, code)
+        return self.is_superuser or code in self.permissions or covers(self.permissions, code)
 
     def holds_all(self, codes: Iterable[str]) -> bool:
         return self.is_superuser or all(covers(self.permissions, c) for c in codes)

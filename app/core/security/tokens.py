@@ -76,6 +76,10 @@ def derive_signing_key(secret: str, algorithm: str) -> bytes:
     return hmac.new(secret.encode(), _KEY_CONTEXT, _DIGESTS[algorithm]).digest()
 
 
+# Access tokens whose signature this process has checked, remembered (see TokenService).
+VERIFIED_MEMO_SIZE = 4096
+
+
 class TokenService:
     """Issues and verifies access tokens with the configured keys and an injectable clock."""
 
@@ -89,6 +93,11 @@ class TokenService:
         self._keys: dict[str, bytes] = {
             self._kid: derive_signing_key(settings.secret, self._algorithm)
         }
+        # Signature-checked payloads by token: a client sends the same access token with each
+        # request for its lifetime, so parsing and verifying it once per process is enough.
+        # Only the signature check is skipped on a hit; type, times and claims are checked on
+        # every call (`_check_claims`), and revocation is the session's business, not this.
+        self._verified: dict[str, dict[str, Any]] = {}
         for entry in settings.jwt_retired_keys:
             kid, _, secret = entry.partition("=")
             # The current key always wins a `kid` clash: a retired entry must never replace
@@ -178,6 +187,9 @@ class TokenService:
         """
         if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("malformed")
+        verified = self._verified.get(token)
+        if verified is not None:
+            return self._check_claims(verified)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -222,7 +234,11 @@ class TokenService:
             raise InvalidToken("algorithm not allowed") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise InvalidToken("malformed") from None
-        return self._check_claims(payload)
+        claims = self._check_claims(payload)
+        if len(self._verified) >= VERIFIED_MEMO_SIZE:
+            self._verified.clear()  # bounded: at worst each token is verified again once
+        self._verified[token] = payload
+        return claims
 
     def _check_claims(self, payload: dict[str, Any]) -> AccessClaims:
         if payload.get("type") != ACCESS_TYPE:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.core.config import Settings
 from app.core.security.tokens import (
     LEEWAY_SECONDS,
+    VERIFIED_MEMO_SIZE,
     AccessClaims,
     InvalidToken,
     TokenService,
@@ -374,3 +375,20 @@ def test_refresh_tokens_are_stored_hashed() -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", digest) and token not in digest
     assert hash_token(token) == digest
     assert hash_token(new_refresh_token()) != digest
+
+
+def test_a_remembered_token_lends_nothing_to_a_forged_one(service: TokenService) -> None:
+    """ASVS 9.1.1: the per-process memo of verified tokens is keyed by the whole token, so a
+    token verified once does not make a copy with another signature or payload valid, and
+    the memo stays bounded."""
+    token = forge(GOOD_HEADER, good_payload(), KEY)
+    assert service.decode_access(token).user_id == 42
+    assert service.decode_access(token).user_id == 42  # from the memo
+    head, body, signature = token.split(".")
+    other_signature = _b64(b"\x00" * 32)
+    assert _reason(service, f"{head}.{body}.{other_signature}") == "bad signature"
+    promoted = forge(GOOD_HEADER, good_payload(sub="1"), b"k" * 32)
+    assert _reason(service, f"{promoted.rsplit('.', 1)[0]}.{signature}") == "bad signature"
+    for n in range(VERIFIED_MEMO_SIZE + 10):
+        service.decode_access(forge(GOOD_HEADER, good_payload(jti=f"{n:032d}"), KEY))
+    assert len(service._verified) <= VERIFIED_MEMO_SIZE

@@ -20,7 +20,9 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     select,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
@@ -121,24 +123,26 @@ async def get_scoped(
 async def links(
     db: AsyncSession, user_ids: Collection[int]
 ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    """Role ids and position ids of each user: two queries, whatever the number of users."""
+    """Role ids and position ids of each user: one query (a UNION ALL of both link tables),
+    whatever the number of users."""
     roles: dict[int, list[int]] = defaultdict(list)
     positions: dict[int, list[int]] = defaultdict(list)
     if not user_ids:
         return roles, positions
     ids = sorted(set(user_ids))
-    for user_id, role_id in await db.execute(
-        select(user_role.c.user_id, user_role.c.role_id)
-        .where(user_role.c.user_id.in_(ids))
-        .order_by(user_role.c.user_id, user_role.c.role_id)
-    ):
-        roles[user_id].append(role_id)
-    for user_id, position_id in await db.execute(
-        select(user_position.c.user_id, user_position.c.position_id)
-        .where(user_position.c.user_id.in_(ids))
-        .order_by(user_position.c.user_id, user_position.c.position_id)
-    ):
-        positions[user_id].append(position_id)
+    both = union_all(
+        select(
+            literal(0).label("kind"), user_role.c.user_id, user_role.c.role_id.label("ref")
+        ).where(user_role.c.user_id.in_(ids)),
+        select(
+            literal(1).label("kind"), user_position.c.user_id, user_position.c.position_id
+        ).where(user_position.c.user_id.in_(ids)),
+    ).subquery()
+    ordered = select(both.c.kind, both.c.user_id, both.c.ref).order_by(
+        both.c.kind, both.c.user_id, both.c.ref
+    )
+    for kind, user_id, ref in await db.execute(ordered):
+        (positions if kind else roles)[user_id].append(ref)
     return roles, positions
 
 

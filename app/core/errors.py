@@ -221,6 +221,10 @@ async def _integrity_error(_request: Request, exc: Exception) -> Response:
 # intervention (admin/crash shutdown, 57P03 "the database system is shutting down" while
 # connecting, 57014 statement timeout). asyncpg reports some of them as a plain DBAPIError.
 _OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+# Single states of the same kind: 55P03 lock_not_available (`lock_timeout` ran out waiting for
+# a lock another session holds; DB_LOCK_TIMEOUT, SECURITY.md F5). MySQL/MariaDB report their
+# lock wait timeout (1205) as an OperationalError, which is an outage below already.
+_OUTAGE_SQLSTATES = frozenset({"55P03"})
 
 
 def is_dependency_outage(exc: BaseException) -> bool:
@@ -233,11 +237,25 @@ def is_dependency_outage(exc: BaseException) -> bool:
             bool(exc.connection_invalidated)
             or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
             or sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES
+            or sqlstate in _OUTAGE_SQLSTATES
         )
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
+    orig = getattr(exc, "orig", None)
+    args = getattr(orig, "args", None) or (None,)
+    # Deadlock or serialization failure (PostgreSQL 40P01 / 40001, MySQL/MariaDB error 1213,
+    # reported as an OperationalError): the database rolled this transaction back so that a
+    # concurrent one could finish. Neither the request nor the server is at fault; sent again
+    # it goes through (SECURITY.md §5.3 F18).
+    if str(getattr(orig, "sqlstate", None) or "") in ("40001", "40P01") or args[0] == 1213:
+        log.info("database_transaction_conflict", error=type(exc).__name__)
+        return error_response(
+            409,
+            "Conflict: the request collided with a concurrent change; send it again",
+            headers={"Retry-After": "1"},
+        )
     if is_dependency_outage(exc):
         log.warning("database_unavailable", error=type(exc).__name__)
         return error_response(

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.fuzz_stats import CASES, OPERATIONS
+from tests.api.fuzz_stats import CASES, DELETED_RESOURCES, OPERATIONS
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not CASES:
+    if not CASES and not DELETED_RESOURCES:
         return
     terminalreporter.section("API fuzzing (schemathesis)")
     for identity, count in sorted(CASES.items()):
         operations = len(OPERATIONS[identity])
         terminalreporter.write_line(f"{identity}: {count} cases over {operations} operations")
+    if DELETED_RESOURCES:
+        generated = sum(1 for how in DELETED_RESOURCES.values() if how == "generated")
+        terminalreporter.write_line(
+            f"deleted stays deleted: {len(DELETED_RESOURCES)} resources checked "
+            f"({generated} with a body generated from the schema, "
+            f"{len(DELETED_RESOURCES) - generated} with a fixture body)"
+        )

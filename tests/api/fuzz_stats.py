@@ -8,3 +8,6 @@ from collections import Counter, defaultdict
 CASES: Counter[str] = Counter()
 # identity -> labels ("GET /api/v1/...") of the operations that received at least one case
 OPERATIONS: defaultdict[str, set[str]] = defaultdict(set)
+# "Deleted resources stay deleted": label of each resource checked ("/api/v1/system/users")
+# -> how its create body was found ("generated" from the schema, or "fixture").
+DELETED_RESOURCES: dict[str, str] = {}

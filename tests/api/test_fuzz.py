@@ -25,11 +25,16 @@ a database of its own, not the session `app` fixture, whose engine lives on pyte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import uuid
 from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -44,7 +49,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 
 from app.core import migrations
 from app.main import create_app
-from tests.api.fuzz_stats import CASES, OPERATIONS
+from tests.api.fuzz_stats import CASES, DELETED_RESOURCES, OPERATIONS
 from tests.conftest import FORBIDDEN_KEYS, PASSWORD_PATH_SUFFIX, TOKEN_PATHS, make_settings
 from tests.support.databases import TEST_DATABASE_URL, temporary_database
 from tests.support.identity import auth_headers, create_role, create_user
@@ -205,7 +210,7 @@ def _fuzz(
 
 
 def test_fuzz_as_superuser(fuzz_app: FastAPI, fuzz_schema: BaseSchema) -> None:
-    """§4.2: every operation, as a superuser: no 5xx, documented codes and bodies."""
+    """§4.2, §0 #5, API3: every operation, as a superuser: no 5xx, documented codes and bodies."""
     # A fresh user and session per case: a case may sign out, change the password of, disable
     # or delete the identity it runs as.
     failures = _fuzz(fuzz_schema, "superuser", lambda: _run(_superuser, fuzz_app))
@@ -215,8 +220,278 @@ def test_fuzz_as_superuser(fuzz_app: FastAPI, fuzz_schema: BaseSchema) -> None:
 
 
 def test_fuzz_as_limited_user(fuzz_app: FastAPI, fuzz_schema: BaseSchema) -> None:
-    """§4.2, API5: every operation, as a user holding a few read permissions."""
+    """§4.2, §0 #2, #5, API5: every operation, as a user holding a few read permissions."""
     failures = _fuzz(fuzz_schema, "limited user", lambda: _run(_limited, fuzz_app))
     assert not failures, "\n\n".join(failures)
     assert CASES["limited user"] >= MIN_CASES, CASES
     assert len(OPERATIONS["limited user"]) >= 100, OPERATIONS
+
+
+# --- Deleted resources stay deleted (issue 8 item 1; Schemathesis' `use_after_free`) ---------
+#
+# For every resource the OpenAPI document shows as `POST <collection>` (201) plus `GET` and
+# `DELETE <collection>/{id}`, one is created, read, found in the list, deleted; then every
+# operation on its id (GET, PATCH, DELETE, and the actions under it) must answer 404, and the
+# list must no longer hold it. The set of resources comes from the schema, so a new module is
+# checked without a line here. The create body is generated from the schema (positive mode,
+# derandomized); FIXTURE_BODIES holds a known-good body only where generation cannot satisfy
+# the server-side rules (references to other rows, file content).
+
+ITEM_PATH = re.compile(r"^(?P<collection>/.+)/\{(?P<param>[a-z_]+)\}$")
+# Tries at a generated body before giving up (each is one POST).
+CREATE_ATTEMPTS = 40
+
+
+class _Enough(Exception):
+    """Stops the generation of create bodies once one was accepted."""
+
+
+@dataclass(frozen=True)
+class CrudResource:
+    collection: str  # /api/v1/system/users
+    item: str  # /api/v1/system/users/{user_id}
+    param: str  # user_id
+    item_methods: frozenset[str]  # of `item`: GET, DELETE, maybe PATCH
+    has_list: bool  # GET `collection` lists them
+    actions: tuple[tuple[str, str], ...]  # (METHOD, path) under `item`, without a body
+
+
+def crud_resources(openapi: dict[str, Any]) -> list[CrudResource]:
+    """Every resource of the document with a create, a read and a delete by id."""
+    paths: dict[str, dict[str, Any]] = openapi["paths"]
+    found: list[CrudResource] = []
+    for item, operations in paths.items():
+        match = ITEM_PATH.match(item)
+        if match is None or not {"get", "delete"} <= set(operations):
+            continue
+        collection = match["collection"]
+        create = paths.get(collection, {}).get("post")
+        if create is None or "201" not in create["responses"]:
+            continue
+        actions = tuple(
+            (method.upper(), path)
+            for path, sub in paths.items()
+            if path.startswith(f"{item}/") and "{" not in path[len(item) :]
+            for method, operation in sub.items()
+            if not operation.get("requestBody", {}).get("required", False)
+        )
+        found.append(
+            CrudResource(
+                collection=collection,
+                item=item,
+                param=match["param"],
+                item_methods=frozenset(m.upper() for m in operations),
+                has_list="get" in paths[collection],
+                actions=actions,
+            )
+        )
+    return found
+
+
+def _text_file() -> dict[str, Any]:
+    return {"files": {"file": ("deleted.txt", b"stays deleted\n", "text/plain")}}
+
+
+async def _dict_data_body(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    created = await client.post(
+        "/api/v1/system/dict-types",
+        json={"name": "Deleted check", "code": f"deleted_{uuid.uuid4().hex[:8]}"},
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    code = created.json()["data"]["code"]
+    return {"json": {"type_code": code, "label": "Stays deleted", "value": "gone"}}
+
+
+async def _job_body(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    targets = await client.get("/api/v1/scheduler/targets", headers=headers)
+    assert targets.status_code == 200, targets.text
+    listed = targets.json()["data"]
+    without_arguments = [t for t in listed if not t.get("args_schema", {}).get("required")]
+    target = (without_arguments or listed)[0]["name"]
+    return {
+        "json": {
+            "name": f"deleted-{uuid.uuid4().hex[:8]}",
+            "target": target,
+            "trigger": {"type": "interval", "seconds": 3600},
+        }
+    }
+
+
+# collection -> coroutine giving httpx keyword arguments for a POST that must succeed.
+FIXTURE_BODIES: dict[
+    str,
+    Callable[[httpx.AsyncClient, dict[str, str]], Coroutine[Any, Any, dict[str, Any]]],
+] = {}
+
+
+async def _fixture_files(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    return _text_file()
+
+
+FIXTURE_BODIES["/api/v1/files"] = _fixture_files
+FIXTURE_BODIES["/api/v1/system/dict-data"] = _dict_data_body
+FIXTURE_BODIES["/api/v1/scheduler/jobs"] = _job_body
+
+
+def _asgi_client(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def _post_json(
+    app: FastAPI, path: str, headers: dict[str, str], body: object
+) -> httpx.Response:
+    async with _asgi_client(app) as client:
+        return await client.post(path, headers=headers, json=body)
+
+
+async def _fixture_create(
+    app: FastAPI, resource: CrudResource, headers: dict[str, str]
+) -> httpx.Response:
+    async with _asgi_client(app) as client:
+        kwargs = await FIXTURE_BODIES[resource.collection](client, headers)
+        return await client.post(resource.collection, headers=headers, **kwargs)
+
+
+def _generated_create(
+    app: FastAPI, schema: BaseSchema, resource: CrudResource, headers: dict[str, str]
+) -> httpx.Response | None:
+    """POST bodies generated from the schema until one is accepted (201)."""
+    operation = schema.find_operation_by_label(f"POST {resource.collection}")
+    assert operation is not None, resource.collection
+    if operation.body and operation.body[0].media_type != "application/json":
+        return None  # only JSON bodies are generated here
+    accepted: list[httpx.Response] = []
+
+    @hypothesis.settings(
+        max_examples=CREATE_ATTEMPTS,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[hypothesis.Phase.generate],
+        suppress_health_check=list(hypothesis.HealthCheck),
+        print_blob=False,
+    )
+    @hypothesis.given(case=operation.as_strategy(GenerationMode.POSITIVE))
+    def post_until_accepted(case: Any) -> None:
+        if accepted:  # one is enough: stop here (raised again, consistently, on replay)
+            raise _Enough
+        response = _run(_post_json, app, resource.collection, headers, case.body)
+        assert response.status_code < 500, (resource.collection, case.body, response.text)
+        if response.status_code == 201:
+            accepted.append(response)
+
+    with contextlib.suppress(_Enough):
+        post_until_accepted()
+    return accepted[0] if accepted else None
+
+
+async def _list_ids(app: FastAPI, resource: CrudResource, headers: dict[str, str]) -> set[object]:
+    """Every id the list shows, page after page."""
+    ids: set[object] = set()
+    async with _asgi_client(app) as client:
+        for page in range(1, 200):
+            response = await client.get(
+                resource.collection, params={"page": page, "page_size": 100}, headers=headers
+            )
+            assert response.status_code == 200, (resource.collection, response.text)
+            data = response.json()["data"]
+            items = data["items"] if isinstance(data, dict) else data
+            ids.update(item["id"] for item in items)
+            if not isinstance(data, dict) or page * 100 >= data["total"]:
+                return ids
+    raise AssertionError(f"{resource.collection}: more than 200 pages")
+
+
+async def _after_delete(
+    app: FastAPI,
+    resource: CrudResource,
+    url: str,
+    patch_body: dict[str, Any] | None,
+    headers: dict[str, str],
+) -> list[str]:
+    """Every operation on the deleted id: the ones that did not answer 404."""
+    wrong: list[str] = []
+    requests: list[tuple[str, str, dict[str, Any]]] = [("GET", url, {}), ("DELETE", url, {})]
+    if patch_body is not None:
+        requests.append(("PATCH", url, {"json": patch_body}))
+    item_id = url.rsplit("/", 1)[1]
+    for method, path in resource.actions:
+        requests.append((method, path.replace(f"{{{resource.param}}}", item_id), {}))
+    async with _asgi_client(app) as client:
+        for method, path, kwargs in requests:
+            response = await client.request(method, path, headers=headers, **kwargs)
+            if response.status_code != 404:
+                wrong.append(f"{method} {path}: {response.status_code} {response.text[:200]}")
+    return wrong
+
+
+async def _live_patch_body(
+    app: FastAPI, url: str, item: dict[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
+    """A PATCH body the live resource accepts (so the 404 after deletion means "gone")."""
+    candidates: list[dict[str, Any]] = [{}]
+    for key in ("name", "title", "label", "description"):
+        if isinstance(item.get(key), str):
+            candidates.append({key: item[key]})
+    answers = []
+    async with _asgi_client(app) as client:
+        for body in candidates:
+            response = await client.patch(url, json=body, headers=headers)
+            if response.status_code == 200:
+                return body
+            answers.append(f"{body}: {response.status_code} {response.text[:200]}")
+    raise AssertionError(f"PATCH {url}: no candidate body accepted: {answers}")
+
+
+def test_deleted_resources_stay_deleted(fuzz_app: FastAPI, fuzz_schema: BaseSchema) -> None:
+    """Issue 8 item 1, SECURITY.md §4.2 `use_after_free`, ASVS 8.2.2: after DELETE, the id
+    answers 404 on GET, PATCH, DELETE and every action under it, and leaves the list."""
+    resources = crud_resources(fuzz_app.openapi())
+    assert len(resources) >= 12, [r.collection for r in resources]
+    headers = _run(_superuser, fuzz_app)
+    failures: list[str] = []
+    for resource in resources:
+        created: httpx.Response | None
+        if resource.collection in FIXTURE_BODIES:
+            how = "fixture"
+            created = _run(_fixture_create, fuzz_app, resource, headers)
+        else:
+            how = "generated"
+            created = _generated_create(fuzz_app, fuzz_schema, resource, headers)
+        if created is None or created.status_code != 201:
+            failures.append(
+                f"POST {resource.collection}: no generated body was accepted; add a known-good "
+                f"body to FIXTURE_BODIES ({created.text[:200] if created else ''})"
+            )
+            continue
+        item_id = created.json()["data"]["id"]
+        url = resource.item.replace(f"{{{resource.param}}}", str(item_id))
+        problems = _run(_check_lifecycle, fuzz_app, resource, url, item_id, headers)
+        failures.extend(f"{resource.collection}: {problem}" for problem in problems)
+        DELETED_RESOURCES[resource.collection] = how
+    assert not failures, "\n".join(failures)
+    assert len(DELETED_RESOURCES) == len(resources)
+
+
+async def _check_lifecycle(
+    app: FastAPI, resource: CrudResource, url: str, item_id: object, headers: dict[str, str]
+) -> list[str]:
+    async with _asgi_client(app) as client:
+        read = await client.get(url, headers=headers)
+    if read.status_code != 200 or read.json()["data"]["id"] != item_id:
+        return [f"GET {url} after create: {read.status_code} {read.text[:200]}"]
+    patch_body = None
+    if "PATCH" in resource.item_methods:
+        patch_body = await _live_patch_body(app, url, read.json()["data"], headers)
+    if resource.has_list and item_id not in await _list_ids(app, resource, headers):
+        return [f"the list does not show {item_id} before it is deleted"]
+    async with _asgi_client(app) as client:
+        deleted = await client.delete(url, headers=headers)
+    if deleted.status_code != 204:
+        return [f"DELETE {url}: {deleted.status_code} {deleted.text[:200]}"]
+    problems = await _after_delete(app, resource, url, patch_body, headers)
+    if resource.has_list and item_id in await _list_ids(app, resource, headers):
+        problems.append(f"the list still shows {item_id} after DELETE")
+    return problems

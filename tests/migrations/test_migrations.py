@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.core import migrations
 from app.core.config import BASE_DIR
+from tests.resilience.seeding import MAIN_TABLES, row_counts, seed_database
 from tests.support.databases import temporary_database
 
 FILE_NAME = re.compile(r"^\d{4}_\d{2}_\d{2}_\d{4}-[0-9a-z]+_[0-9a-z_]+\.py$")
@@ -84,3 +85,30 @@ def test_upgrade_is_idempotent(tmp_path: Path, revision: str) -> None:
         migrations.upgrade(url, revision)
         migrations.upgrade(url, revision)
         assert _current(url) == migrations.heads()
+
+
+def test_latest_revision_round_trip_keeps_seeded_rows(tmp_path: Path) -> None:
+    """SECURITY.md §5.3 F20: at head with rows in the main tables (initial data, departments,
+    roles, users, sessions), `downgrade -1` then `upgrade head` keeps every row of every table
+    the latest revision does not create (the tables it creates are dropped by its downgrade
+    and come back empty: their rows cannot survive). Generic over whichever revision is
+    latest."""
+    with temporary_database(tmp_path, "f20") as url:
+        seed_database(url)
+        before = row_counts(url)
+        seeded = {name for name in MAIN_TABLES if before.get(name)}
+        assert seeded == MAIN_TABLES, f"not seeded: {sorted(MAIN_TABLES - seeded)}"
+
+        migrations.downgrade(url, "-1")
+        assert _current(url) != migrations.heads()
+        below = _tables(url) - {"alembic_version"}
+        migrations.upgrade(url)
+        assert _current(url) == migrations.heads()
+        after = row_counts(url)
+
+        assert set(after) == set(before)
+        kept = {name: after[name] for name in sorted(below)}
+        assert kept == {name: before[name] for name in sorted(below)}
+        assert MAIN_TABLES & below, "the round trip must carry seeded rows to prove anything"
+        recreated = set(before) - below
+        assert all(after[name] == 0 for name in recreated), after

@@ -403,3 +403,220 @@ def private_redis_fixture(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------- MariaDB --
+
+
+def mariadb_programs() -> dict[str, str] | None:
+    """Paths of the MariaDB server, its installer, the client and the dump tool (`dump` may be
+    missing: only backup tests need it), or None when the server cannot be run."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+
+    def first(*names: str) -> str | None:
+        return next((p for n in names if (p := shutil.which(n, path=search))), None)
+
+    found = {
+        "server": first("mariadbd", "mysqld"),
+        "install": first("mariadb-install-db", "mysql_install_db"),
+        "client": first("mariadb", "mysql"),
+        "dump": first("mariadb-dump", "mysqldump"),
+    }
+    if not (found["server"] and found["install"] and found["client"]):
+        return None
+    return {name: path for name, path in found.items() if path}
+
+
+class PrivateMariaDB:
+    """A throwaway MariaDB server: `mariadb-install-db` into a temporary folder (root signs in
+    without a password over TCP), `mariadbd` on 127.0.0.1:<free port> with its unix socket in
+    that folder, no binary log, relaxed flushing.
+
+    Every program gets `--no-defaults`, so the host's /etc/mysql configuration is never read.
+    When the tests run as root (mariadbd refuses root), the server switches to the `mysql` OS
+    user itself (`--user=mysql`) and the folder belongs to that user.
+
+        server.stop(); server.start()        # clean shutdown (like `mariadb-admin shutdown`)
+        server.sql("SET GLOBAL wait_timeout = 2")
+        server.sql("KILL 42")
+    """
+
+    def __init__(self, programs: dict[str, str], root: Path, run_as: str | None) -> None:
+        self.programs = programs
+        self.root = root
+        self.data = root / "data"
+        self.socket = root / "mariadb.sock"
+        self.log = root / "server.log"
+        self.port = free_port()
+        self.run_as = run_as
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str = "mysql") -> str:
+        """An asyncmy URL as the app accepts it: mysql+asyncmy://root@host:port/db."""
+        return f"mysql+asyncmy://root@127.0.0.1:{self.port}/{database}"
+
+    def _user_args(self) -> list[str]:
+        return [f"--user={self.run_as}"] if self.run_as else []
+
+    def init(self) -> None:
+        result = subprocess.run(
+            [
+                self.programs["install"],
+                "--no-defaults",
+                f"--datadir={self.data}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                *self._user_args(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=self.root,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"mariadb-install-db failed: {result.stdout[-1000:]}")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        """Start the server and wait until it answers a query."""
+        self.process = subprocess.Popen(
+            [
+                self.programs["server"],
+                "--no-defaults",
+                f"--datadir={self.data}",
+                f"--port={self.port}",
+                "--bind-address=127.0.0.1",
+                f"--socket={self.socket}",
+                f"--pid-file={self.root / 'mariadbd.pid'}",
+                f"--log-error={self.log}",
+                "--skip-log-bin",
+                "--skip-name-resolve",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+                "--innodb-buffer-pool-size=32M",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--max-connections=60",
+                *self._user_args(),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=self.root,
+        )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.running:
+                break
+            if _wait_for_port(self.port, 0.2):
+                with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                    self.sql("SELECT 1")
+                    return
+        log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+        raise RuntimeError(f"the private MariaDB did not start:\n{log}")
+
+    def stop(self) -> None:
+        """A clean shutdown (SIGTERM, what `mariadb-admin shutdown` asks for), waited for."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(_START_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+    def sql(self, statement: str, database: str | None = None) -> str:
+        """Run `statement` as root with the `mariadb` client over TCP; its tab-separated output
+        without column names."""
+        result = subprocess.run(
+            [
+                self.programs["client"],
+                "--no-defaults",
+                "-h",
+                "127.0.0.1",
+                "-P",
+                str(self.port),
+                "-u",
+                "root",
+                "-N",
+                "-B",
+                "-e",
+                statement,
+                *([database] if database else []),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"mariadb failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def create_database(self, name: str) -> str:
+        """Create database `name` (utf8mb4, like a deployment) and return its URL."""
+        self.sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        return self.url(name)
+
+    def destroy(self) -> None:
+        """Kill the server whatever its state, and remove its files."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _mariadb_user() -> str | Literal[False] | None:
+    """None: run mariadbd as ourselves; a name: as root, let it switch to that user; False:
+    root without a `mysql` OS user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("mysql")
+    except KeyError:
+        return False
+    return "mysql"
+
+
+def start_private_mariadb() -> PrivateMariaDB:
+    """Create and start a private MariaDB server, or skip the test saying what is missing."""
+    programs = mariadb_programs()
+    if programs is None:
+        pytest.skip("MariaDB binaries (mariadbd, mariadb-install-db, mariadb) are not installed")
+    user = _mariadb_user()
+    if user is False:
+        pytest.skip("running as root needs a `mysql` OS user for mariadbd")
+    # Short path (unix socket < 108 bytes) that the server user can reach.
+    root = Path(tempfile.mkdtemp(prefix="fa-my-"))
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+    server = PrivateMariaDB(programs, root, user)
+    atexit.register(server.destroy)  # in case the test run is interrupted before teardown
+    try:
+        server.init()
+        server.start()
+    except BaseException:
+        server.destroy()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module", name="private_mariadb")
+def private_mariadb_fixture() -> Iterator[PrivateMariaDB]:
+    """A private MariaDB server shared by the tests of one module.
+
+    Tests that stop it must leave it running (`if not server.running: server.start()`).
+    """
+    server = start_private_mariadb()
+    try:
+        yield server
+    finally:
+        server.destroy()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache import Cache
 from app.core.config import Settings
+from app.core.database import after_commit
 from app.modules.auth.models import AuthSession
 
 REVOKED = b"revoked"
@@ -143,6 +144,15 @@ async def revoke_sessions(
         # Tombstones are written before the commit: if the commit then fails, the session is
         # dead in the cache but alive in the row -- the safe direction.
         await _tombstone(cache, session_id, None, now)
+
+    async def tombstone_again() -> None:
+        # ...and again after it: if the cache lost the first ones (flushed, failed over)
+        # while the commit was in flight, a concurrent request may have cached the session
+        # as live from the not-yet-updated row (F10).
+        for session_id in session_ids:
+            await _tombstone(cache, session_id, None, now)
+
+    after_commit(db, tombstone_again)
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -57,7 +57,7 @@ def _details(error: PasswordPolicyError) -> list[ErrorDetail]:
 
 
 async def test_stored_hash_is_argon2id_with_owasp_minimums(hasher: PasswordHasher) -> None:
-    """ASVS 11.4.2: Argon2id with m >= 19456 KiB, t >= 2 (SECURITY.md §1.1 example)."""
+    """SECURITY.md §0 #10, ASVS 11.4.2: Argon2id with m >= 19456 KiB, t >= 2 (§1.1 example)."""
     stored = await hasher.hash("a perfectly fine password")
     assert stored.startswith("$argon2id$v=19$")
     params = dict(part.split("=") for part in stored.split("$")[3].split(","))

@@ -14,6 +14,7 @@ from pydantic import (
     field_validator,
 )
 
+from app.core.concurrency import ExpectedVersion
 from app.core.schemas import blank_to_none
 
 MAX_ID = 2**63 - 1
@@ -73,7 +74,8 @@ class DeptCreate(BaseModel):
 
 class DeptUpdate(BaseModel):
     """Partial update: only the fields sent change. A new `parent_id` moves the department
-    (and its subtree); `null` makes it top-level."""
+    (and its subtree); `null` makes it top-level. `version`, when sent, must be the
+    department's current version (optimistic locking): otherwise 409."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -85,8 +87,9 @@ class DeptUpdate(BaseModel):
     email: Email = None
     sort: Sort | None = None
     status: Status | None = None
+    version: ExpectedVersion | None = None
 
-    @field_validator("name", "code", "sort", "status")
+    @field_validator("name", "code", "sort", "status", "version")
     @classmethod
     def _not_null(cls, value: object) -> object:
         # Runs only for values sent: these columns have no "empty" state.

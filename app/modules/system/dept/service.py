@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.cache import Cache
+from app.core.concurrency import check_version, versioned_flush
 from app.core.trees import nest
 from app.modules.auth import authz
 from app.modules.system.dept import repository as repo
@@ -111,6 +112,7 @@ async def update_dept(
     dept = await get_dept(db, principal, dept_id)
     before = snapshot(dept, AUDITED)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    expected_version = changes.pop("version", None)
     moving = "parent_id" in changes and changes["parent_id"] != dept.parent_id
     parent: Dept | None = None
     locked = [dept.id]
@@ -128,10 +130,12 @@ async def update_dept(
         and await repo.code_taken(db, changes["code"], exclude_id=dept.id)
     ):
         raise DeptCodeTaken()
+    # After the move's lock, which reloads the row: compared with the version the flush uses.
+    check_version(expected_version, dept.version)
     status_changed = "status" in changes and changes["status"] != dept.status
     for field, value in changes.items():
         setattr(dept, field, value)
-    await db.flush()
+    await versioned_flush(db)
     if moving:
         # SQLite has no row locks: its write lock is taken by the flush above, so look at
         # the tree again, as it is now, before rewriting the paths.

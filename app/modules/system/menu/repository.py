@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import Select, exists, select
+from sqlalchemy import delete as delete_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.modules.system.menu.models import Menu
+from app.modules.system.role.models import Role, role_menu
 
 
 def list_statement(
@@ -60,6 +62,26 @@ async def add(db: AsyncSession, menu: Menu) -> Menu:
 
 
 async def delete(db: AsyncSession, menu: Menu) -> None:
-    """Delete `menu`; its role grants go with it (`ON DELETE CASCADE`)."""
+    """Delete `menu` and its role grants, locking in the order role writers use.
+
+    A role update locks the role row, rewrites its links, then (foreign key check) the menus.
+    Left to `ON DELETE CASCADE`, a delete would lock the menu first and the links after: the
+    opposite order, a deadlock with any concurrent update of a role holding the menu. So the
+    holding roles are locked first (in id order), then the links go, then the menu.
+    """
+    holders = list(
+        (
+            await db.execute(
+                select(role_menu.c.role_id)
+                .where(role_menu.c.menu_id == menu.id)
+                .order_by(role_menu.c.role_id)
+            )
+        ).scalars()
+    )
+    if holders:
+        await db.execute(
+            select(Role.id).where(Role.id.in_(holders)).order_by(Role.id).with_for_update()
+        )
+    await db.execute(delete_rows(role_menu).where(role_menu.c.menu_id == menu.id))
     await db.delete(menu)
     await db.flush()

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from app.core.access import GRANT_PATTERN
+from app.core.concurrency import ExpectedVersion
 from app.core.schemas import blank_to_none
 
 MAX_ID = 2**63 - 1
@@ -78,7 +79,8 @@ class MenuCreate(BaseModel):
 
 class MenuUpdate(BaseModel):
     """Partial update: only the fields sent change; the rules of `MenuCreate` apply to the
-    result."""
+    result. `version`, when sent, must be the menu's current version (optimistic locking):
+    otherwise 409."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -93,8 +95,9 @@ class MenuUpdate(BaseModel):
     sort: Sort | None = None
     visible: bool | None = None
     status: Status | None = None
+    version: ExpectedVersion | None = None
 
-    @field_validator("type", "title", "sort", "visible", "status")
+    @field_validator("type", "title", "sort", "visible", "status", "version")
     @classmethod
     def _not_null(cls, value: object) -> object:
         # Runs only for values sent: these columns have no "empty" state.

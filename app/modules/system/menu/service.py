@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.cache import Cache
+from app.core.concurrency import check_version, versioned_flush
 from app.core.trees import nest
 from app.modules.auth import authz
 from app.modules.system.menu import repository as repo
@@ -144,6 +145,8 @@ async def update_menu(
     menu = await get_menu(db, menu_id)
     before = snapshot(menu, AUDITED)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    # Not locked: a writer that passes this check concurrently loses at the flush instead.
+    check_version(changes.pop("version", None), menu.version)
     _check_grantable(principal, menu.permission, changes.get("permission"))
     current = {
         name: getattr(menu, name) for name in ("type", "title", "permission", "path", "component")
@@ -161,7 +164,7 @@ async def update_menu(
         await _refuse_cycle(db, menu, changes["parent_id"])
     for name, value in changes.items():
         setattr(menu, name, value)
-    await db.flush()
+    await versioned_flush(db)
     if moving:
         # SQLite has no row locks: its write lock is taken by the flush above, so look at
         # the tree again, as it is now.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.core.concurrency import VersionConflict
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.responses import ErrorDetail
 
@@ -56,17 +57,5 @@ class BuiltInParamLocked(Conflict):
         )
 
 
-class ParamVersionMismatch(Conflict):
+class ParamVersionMismatch(VersionConflict):
     default_message = "Conflict: the parameter was modified by someone else; reload it and retry"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(
-                    field="version",
-                    location="body",
-                    message="modified by someone else",
-                    type="stale",
-                )
-            ]
-        )

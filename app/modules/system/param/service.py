@@ -16,6 +16,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache import Cache
+from app.core.concurrency import check_version, versioned_flush
 from app.modules.system.operation_log.changes import record_change, snapshot
 from app.modules.system.param import reader
 from app.modules.system.param import repository as repo
@@ -81,9 +82,7 @@ async def create_param(db: AsyncSession, cache: Cache, data: ParamCreate) -> Par
 async def update_param(db: AsyncSession, cache: Cache, param_id: int, data: ParamUpdate) -> Param:
     param = await get_param(db, param_id)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
-    expected = changes.pop("version", None)
-    if expected is not None and expected != param.version:
-        raise ParamVersionMismatch()
+    check_version(changes.pop("version", None), param.version, ParamVersionMismatch)
     if param.built_in:
         for field in BUILT_IN_FIXED:
             if field in changes and changes[field] != getattr(param, field):
@@ -100,7 +99,8 @@ async def update_param(db: AsyncSession, cache: Cache, param_id: int, data: Para
     before = snapshot(param, CHANGE_FIELDS)
     for field, value in changes.items():
         setattr(param, field, value)
-    await db.flush()  # the version column moves; a concurrent writer's flush becomes a 409
+    # The version column moves; a concurrent writer's flush becomes a 409.
+    await versioned_flush(db, ParamVersionMismatch)
     await record_change(
         db,
         entity="param",

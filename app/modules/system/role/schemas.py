@@ -15,6 +15,8 @@ from pydantic import (
     field_validator,
 )
 
+from app.core.concurrency import ExpectedVersion
+
 MAX_ID = 2**63 - 1
 MAX_LINKS = 1000
 
@@ -75,7 +77,9 @@ class RoleCreate(BaseModel):
 
 
 class RoleUpdate(BaseModel):
-    """Partial update: only the fields sent change; `menu_ids` / `dept_ids` replace the sets."""
+    """Partial update: only the fields sent change; `menu_ids` / `dept_ids` replace the sets.
+    `version`, when sent, must be the role's current version (optimistic locking): otherwise
+    409."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -88,9 +92,18 @@ class RoleUpdate(BaseModel):
     menu_ids: IdList | None = None
     require_mfa: bool | None = None
     remark: Remark = None
+    version: ExpectedVersion | None = None
 
     @field_validator(
-        "name", "code", "status", "sort", "data_scope", "dept_ids", "menu_ids", "require_mfa"
+        "name",
+        "code",
+        "status",
+        "sort",
+        "data_scope",
+        "dept_ids",
+        "menu_ids",
+        "require_mfa",
+        "version",
     )
     @classmethod
     def _not_null(cls, value: object) -> object:
@@ -110,5 +123,6 @@ class RoleRead(BaseModel):
     menu_ids: list[int]
     require_mfa: bool
     remark: str | None
+    version: int
     created_at: datetime
     updated_at: datetime

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.cache import Cache
+from app.core.concurrency import check_version, versioned_flush
 from app.core.database import utcnow
 from app.modules.auth import authz
 from app.modules.system.operation_log.changes import record_change
@@ -152,6 +153,7 @@ async def to_read(db: AsyncSession, roles: Sequence[Role]) -> list[RoleRead]:
             menu_ids=menus.get(role.id, []),
             require_mfa=role.require_mfa,
             remark=role.remark,
+            version=role.version,
             created_at=role.created_at,
             updated_at=role.updated_at,
         )
@@ -220,6 +222,7 @@ async def update_role(
         raise RoleNotFound()
     before = (await to_read(db, [role]))[0]
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    check_version(changes.pop("version", None), role.version)  # read under the row lock
     menus, depts = await repo.links(db, [role.id])
     old_menus, old_depts = menus.get(role.id, []), depts.get(role.id, [])
     new_menus: list[int] = changes.pop("menu_ids", old_menus)
@@ -273,7 +276,7 @@ async def update_role(
         if new_depts != old_depts:
             await repo.replace_depts(db, role.id, new_depts)
     async with _unique_code():
-        await db.flush()
+        await versioned_flush(db)
     if authz_changed:
         await authz.invalidate_all(cache, db)
     after = (await to_read(db, [role]))[0]

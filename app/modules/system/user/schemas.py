@@ -1,7 +1,9 @@
 """Request and response bodies of the users feature.
 
-Input bodies forbid unknown fields, so `is_superuser`, `password_hash`, `mfa_secret`, `id` or
-`version` in a body is a 422, never silently applied (SECURITY.md §0 #4, ASVS 15.3.3).
+Input bodies forbid unknown fields, so `is_superuser`, `password_hash`, `mfa_secret` or `id` in
+a body is a 422, never silently applied (SECURITY.md §0 #4, ASVS 15.3.3). `version` is only
+accepted on update, as the optimistic-lock precondition (SECURITY.md §0 #19): it is compared,
+never stored.
 `UserRead` lists what leaves the API: never the password hash, the MFA secret or tokens.
 """
 
@@ -23,6 +25,7 @@ from pydantic import (
     field_validator,
 )
 
+from app.core.concurrency import ExpectedVersion
 from app.core.schemas import Remark, blank_to_none
 
 MAX_ID = 2**63 - 1
@@ -96,7 +99,8 @@ class UserCreate(BaseModel):
 
 class UserUpdate(BaseModel):
     """Partial update: only the fields sent change. Not `username`, `password` (use
-    reset-password) or `is_superuser` (never settable through the API)."""
+    reset-password) or `is_superuser` (never settable through the API). `version`, when sent,
+    must be the user's current version (optimistic locking): otherwise 409."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -108,8 +112,9 @@ class UserUpdate(BaseModel):
     role_ids: IdList | None = None
     position_ids: IdList | None = None
     remark: Remark = None
+    version: ExpectedVersion | None = None
 
-    @field_validator("name", "status", "role_ids", "position_ids")
+    @field_validator("name", "status", "role_ids", "position_ids", "version")
     @classmethod
     def _not_null(cls, value: object) -> object:
         if value is None:
@@ -132,6 +137,7 @@ class UserRead(BaseModel):
     must_change_password: bool
     mfa_enabled: bool
     last_login_at: datetime | None
+    version: int
     created_at: datetime
     updated_at: datetime
 

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.access import Principal
 from app.core.cache import Cache
+from app.core.concurrency import check_version, versioned_flush
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.excel import csv_text
@@ -88,6 +89,7 @@ async def to_read(db: AsyncSession, users: Sequence[User]) -> list[UserRead]:
             must_change_password=user.must_change_password,
             mfa_enabled=user.mfa_enabled,
             last_login_at=user.last_login_at,
+            version=user.version,
             created_at=user.created_at,
             updated_at=user.updated_at,
         )
@@ -270,6 +272,7 @@ async def update_user(
     user = await _load_target(db, principal, user_id)
     before = (await to_read(db, [user]))[0]
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    check_version(changes.pop("version", None), user.version)  # read under the row lock
     roles, positions = await repo.links(db, [user.id])
     old_roles, old_positions = roles.get(user.id, []), positions.get(user.id, [])
     new_roles: list[int] = changes.pop("role_ids", old_roles)
@@ -310,7 +313,7 @@ async def update_user(
     if roles_changed or new_positions != old_positions:
         user.updated_at = utcnow()  # the row's version moves with its links
     async with _unique_fields():
-        await db.flush()
+        await versioned_flush(db)
     if status_changed and new_status == "disabled":
         await sessions.revoke_user_sessions(
             db, cache, user.id, reason="user_disabled", now=utcnow()

@@ -433,7 +433,7 @@ async def test_create_rejects_bad_input(
     [
         ({"path": "/"}, "path"),
         ({"id": 1}, "id"),
-        ({"version": 1}, "version"),
+        ({"version": 0}, "version"),  # a precondition (optimistic lock); 0 is impossible
         ({"created_at": "2020-01-01T00:00:00Z"}, "created_at"),
         ({"name": None}, "name"),
         ({"status": None}, "status"),

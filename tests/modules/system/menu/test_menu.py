@@ -401,7 +401,7 @@ async def test_permissions_are_required(app: FastAPI, client: httpx.AsyncClient)
     ("body", "field"),
     [
         ({"id": 5}, "id"),
-        ({"version": 9}, "version"),
+        ({"version": 0}, "version"),  # a precondition (optimistic lock); 0 is impossible
         ({"type": None}, "type"),
         ({"visible": None}, "visible"),
         ({"title": ""}, "title"),

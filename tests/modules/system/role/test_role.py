@@ -226,7 +226,7 @@ async def test_patch_rejects_nulls_and_unknown_fields(
         ({"name": None}, "name"),
         ({"menu_ids": None}, "menu_ids"),
         ({"data_scope": None}, "data_scope"),
-        ({"version": 1}, "version"),
+        ({"version": 0}, "version"),  # a precondition (optimistic lock); 0 is impossible
         ({"id": 1}, "id"),
     ):
         response = await client.patch(f"{ROLES}/{role.id}", json=body, headers=headers)

@@ -34,6 +34,7 @@ USER_FIELDS = {
     "must_change_password",
     "mfa_enabled",
     "last_login_at",
+    "version",
     "created_at",
     "updated_at",
 }
@@ -48,6 +49,7 @@ ROLE_FIELDS = {
     "menu_ids",
     "require_mfa",
     "remark",
+    "version",
     "created_at",
     "updated_at",
 }

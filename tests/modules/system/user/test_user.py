@@ -293,7 +293,7 @@ async def test_mass_assignment_on_create_is_422(
         {"password": GOOD_PASSWORD},
         {"must_change_password": False},
         {"mfa_enabled": False},
-        {"version": 1},
+        {"version": 0},  # a precondition (optimistic lock), never stored; 0 is impossible
     ],
 )
 async def test_mass_assignment_on_patch_is_422_and_changes_nothing(

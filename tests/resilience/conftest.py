@@ -4,7 +4,7 @@ and a factory that starts the app as a real process (stopped again in teardown).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -37,8 +37,15 @@ def prepare_database(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def app_database(private_postgres: PrivatePostgres) -> str:
-    """A database on the private PostgreSQL cluster, with the schema and initial data."""
-    return prepare_database(private_postgres.create_database("fastapiadmin"))
+    """A database on the private PostgreSQL cluster, with the schema and initial data.
+
+    The cluster runs with `synchronous_commit = off` for speed; this database turns it back on,
+    so that a commit the app acknowledged survives `pg_ctl stop -m immediate` (F2): with it
+    off, the last ~0.2 s of commits live only in shared memory and a crash loses them.
+    """
+    url = private_postgres.create_database("fastapiadmin")
+    private_postgres.psql('ALTER DATABASE "fastapiadmin" SET synchronous_commit = on')
+    return prepare_database(url)
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +67,29 @@ def postgres(private_postgres: PrivatePostgres, app_database: str) -> Iterator[P
 @pytest.fixture
 async def start_app(tmp_path: Path) -> AsyncIterator[StartApp]:
     """`await start_app(database_url, redis_url="", **SETTINGS)`: the app as a real process,
-    ready to serve; every process started is stopped at teardown."""
+    ready to serve; every process started is stopped at teardown.
+
+    `args` adds command-line arguments (`("--workers", "2")`); `wait=False` returns as soon as
+    the process is started, without waiting for readiness (F14: it may never be ready)."""
     started: list[AppProcess] = []
 
-    async def start(database_url: str, redis_url: str = "", **settings: str) -> AppProcess:
+    async def start(
+        database_url: str,
+        redis_url: str = "",
+        *,
+        args: Sequence[str] = (),
+        wait: bool = True,
+        **settings: str,
+    ) -> AppProcess:
         directory = tmp_path / f"app{len(started)}"
         directory.mkdir()
-        process = AppProcess(directory, app_env(directory, database_url, redis_url, **settings))
+        process = AppProcess(
+            directory, app_env(directory, database_url, redis_url, **settings), args=args
+        )
         started.append(process)
         process.start()
-        await process.wait_ready_async()
+        if wait:
+            await process.wait_ready_async()
         return process
 
     yield start

@@ -7,6 +7,9 @@ generator that records every request, and the pass criteria P1-P4 as assertions.
         ...inject a fault, wait, repair it...
     assert_fails_cleanly(load.samples)                       # P1-P3
     assert_recovers(load.samples, "users", after=t_repaired)  # P4
+
+A target is `(path, headers)` for a GET, or `(path, headers, body)` for a POST whose JSON is
+`body(n)` (n = 0, 1, ... per target); each sample keeps what it sent (`Sample.sent`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from tests.support.private_services import PrivatePostgres
 from tests.support.processes import AppProcess
 from tests.support.tcp_proxy import free_port
 
@@ -34,6 +38,7 @@ CLIENT_TIMEOUT = 10.0  # per request (SECURITY.md §5.2); hitting it is a hang (
 BUDGET = 3.0  # B: an error must come within this (P3)
 RECOVERY = 5.0  # R: the first success after the dependency is back (P4)
 OUTAGE_MESSAGE = "Service temporarily unavailable"
+SUCCESS = frozenset({200, 201, 204})  # what P1/P4 count as an answer that worked
 
 
 def app_env(
@@ -72,6 +77,7 @@ class Sample:
     retry_after: str | None = None
     body: Any = None
     error: str | None = None
+    sent: Any = None  # the JSON body of a POST target
 
     @property
     def end(self) -> float:
@@ -85,22 +91,31 @@ class Sample:
         )
 
 
+Body = Callable[[int], Any]
+Target = tuple[str, Mapping[str, str]] | tuple[str, Mapping[str, str], Body]
+
+
 class Load:
     """A bounded load: one loop per target, each sending its request, recording it, pausing
-    `pause` seconds, until `stop()` or `max_requests` requests in all. Loopback only."""
+    `pause` seconds, until `stop()` or `max_requests` requests in all. Loopback only.
+
+    `keepalive=False` opens a new connection per request, so a request that fails on a killed
+    process was certainly accepted by it (F13)."""
 
     def __init__(
         self,
         base: str,
-        targets: Mapping[str, tuple[str, Mapping[str, str]]],
+        targets: Mapping[str, Target],
         *,
         pause: float = 0.05,
         max_requests: int = 1500,
+        keepalive: bool = True,
     ) -> None:
         self.base = base
         self.targets = dict(targets)
         self.pause = pause
         self.max_requests = max_requests
+        self.keepalive = keepalive
         self.samples: list[Sample] = []
         self._t0 = 0.0
         self._stopping = asyncio.Event()
@@ -115,29 +130,42 @@ class Load:
         self._http = httpx.AsyncClient(
             base_url=self.base,
             timeout=CLIENT_TIMEOUT,
-            limits=httpx.Limits(max_connections=len(self.targets) + 2),
+            limits=httpx.Limits(
+                max_connections=len(self.targets) + 2,
+                max_keepalive_connections=None if self.keepalive else 0,
+            ),
         )
         self._t0 = time.monotonic()
         self._tasks = [
-            asyncio.create_task(self._loop(name, path, headers))
-            for name, (path, headers) in self.targets.items()
+            asyncio.create_task(self._loop(name, target[0], target[1], _body(target)))
+            for name, target in self.targets.items()
         ]
         return self
 
-    async def _loop(self, name: str, path: str, headers: Mapping[str, str]) -> None:
+    async def _loop(
+        self, name: str, path: str, headers: Mapping[str, str], body: Body | None
+    ) -> None:
         assert self._http is not None
+        count = 0
         while not self._stopping.is_set() and len(self.samples) < self.max_requests:
+            sent = None if body is None else body(count)
+            count += 1
             start = self.now()
             try:
-                response = await self._http.get(path, headers=dict(headers))
+                if body is None:
+                    response = await self._http.get(path, headers=dict(headers))
+                else:
+                    response = await self._http.post(path, json=sent, headers=dict(headers))
             except httpx.HTTPError as exc:  # timeouts and transport errors: no answer
                 self.samples.append(
-                    Sample(name, start, self.now() - start, None, error=type(exc).__name__)
+                    Sample(
+                        name, start, self.now() - start, None, error=type(exc).__name__, sent=sent
+                    )
                 )
             else:
-                body: Any = None
+                answer: Any = None
                 if response.headers.get("content-type", "").startswith("application/json"):
-                    body = response.json()
+                    answer = response.json()
                 self.samples.append(
                     Sample(
                         name,
@@ -145,18 +173,19 @@ class Load:
                         self.now() - start,
                         response.status_code,
                         response.headers.get("retry-after"),
-                        body,
+                        answer,
+                        sent=sent,
                     )
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.pause)
 
     async def first_success(self, target: str, after: float, within: float) -> Sample | None:
-        """Wait (at most `within` s) for a 200 on `target` sent at or after `after`."""
+        """Wait (at most `within` s) for a success on `target` sent at or after `after`."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             for sample in self.of(target):
-                if sample.start >= after and sample.status == 200:
+                if sample.start >= after and sample.status in SUCCESS:
                     return sample
             await asyncio.sleep(0.05)
         return None
@@ -180,6 +209,10 @@ class Load:
         await self.stop()
 
 
+def _body(target: Target) -> Body | None:
+    return target[2] if len(target) == 3 else None
+
+
 # ------------------------------------------------------------------- pass criteria --
 
 
@@ -191,15 +224,16 @@ def assert_fails_cleanly(
     samples: list[Sample], *, budget: float = BUDGET, component: str | None = None
 ) -> None:
     """P1-P3: every request got an HTTP answer (no hang, no reset) within `budget`; nothing is
-    a 500; every error is a 503 with the JSON envelope and `Retry-After`. With `component`,
-    the 503s of outage-mapped errors name it (`...: database`, `...: cache`)."""
+    a 500; every error is a 503 with the JSON envelope and `Retry-After` (successes: 200, 201,
+    204). With `component`, the 503s of outage-mapped errors name it (`...: database`,
+    `...: cache`)."""
     assert samples, "the load sent nothing"
     unanswered = [s for s in samples if s.status is None]
     assert not unanswered, f"requests without an answer (P2):\n{_listing(unanswered)}"
     slow = [s for s in samples if s.latency > budget]
     assert not slow, f"answers slower than {budget}s (P3):\n{_listing(slow)}"
-    wrong = [s for s in samples if s.status not in (200, 503)]
-    assert not wrong, f"answers other than 200/503 (P1):\n{_listing(wrong)}"
+    wrong = [s for s in samples if s.status not in SUCCESS and s.status != 503]
+    assert not wrong, f"answers other than 2xx/503 (P1):\n{_listing(wrong)}"
     for sample in (s for s in samples if s.status == 503):
         body = sample.body
         assert isinstance(body, dict), sample.describe()
@@ -218,12 +252,12 @@ def assert_recovers(
     """P4: a request to `target` sent after `after` succeeded within `within` seconds, and every
     request sent after that first success succeeded too (no relapse)."""
     later = sorted((s for s in samples if s.target == target and s.start >= after), key=_start)
-    first = next((s for s in later if s.status == 200), None)
+    first = next((s for s in later if s.status in SUCCESS), None)
     assert first is not None, f"{target}: no success after the repair:\n{_listing(later)}"
     assert first.end - after <= within, (
         f"{target}: first success {first.end - after:.2f}s after the repair (R = {within}s)"
     )
-    relapses = [s for s in later if s.start > first.end and s.status != 200]
+    relapses = [s for s in later if s.start > first.end and s.status not in SUCCESS]
     assert not relapses, f"{target}: failures after recovering:\n{_listing(relapses)}"
     return first
 
@@ -252,3 +286,19 @@ async def admin_headers(app: AppProcess) -> dict[str, str]:
         )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def assert_no_open_transactions(postgres: PrivatePostgres, *, within: float = 3.0) -> None:
+    """P5: the app left no session `idle in transaction` behind. A transaction seen between two
+    of its statements (a scheduler tick) is not left behind: it must end within `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        left = postgres.psql(
+            "SELECT count(*) || ' ' || coalesce(string_agg(left(query, 100), ' | '), '') "
+            "FROM pg_stat_activity "
+            "WHERE application_name = 'fastapiadmin' AND state LIKE 'idle in transaction%'"
+        )
+        if left == "0" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert left == "0", f"sessions idle in transaction: {left}"

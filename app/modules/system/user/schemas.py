@@ -161,7 +161,7 @@ class UserFilters:
     role_id: int | None = None
 
 
-def user_filters(
+async def user_filters(
     username: Annotated[
         str | None, Query(max_length=64, description="Username contains (any case)")
     ] = None,

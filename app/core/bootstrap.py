@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.database import create_engine, create_sessionmaker
+from app.core.database import create_engine, create_sessionmaker, sqlite_file_lock
 from app.core.modules import load_modules
 
 log = structlog.get_logger("app.init")
@@ -37,13 +37,15 @@ async def load_initial_data(settings: Settings) -> list[str]:
     sessionmaker = create_sessionmaker(engine)
     loaded: list[str] = []
     try:
-        async with sessionmaker() as session, session.begin():
-            await _lock(session)
-            for spec in load_modules(settings):
-                if spec.initial_data is not None:
-                    await spec.initial_data(session, settings)
-                    loaded.append(spec.name)
-                    log.info("initial_data_loaded", module=spec.name)
+        # SQLite: a file lock (blocking; the CLI has nothing else to run meanwhile).
+        with sqlite_file_lock(settings.database_url):
+            async with sessionmaker() as session, session.begin():
+                await _lock(session)
+                for spec in load_modules(settings):
+                    if spec.initial_data is not None:
+                        await spec.initial_data(session, settings)
+                        loaded.append(spec.name)
+                        log.info("initial_data_loaded", module=spec.name)
     finally:
         await engine.dispose()
     return loaded

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import BASE_DIR
-from app.core.database import ensure_sqlite_dir
+from app.core.database import ensure_sqlite_dir, sqlite_file_lock
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -28,9 +28,12 @@ def alembic_config(database_url: str | None = None) -> Config:
 
 
 def upgrade(database_url: str | None = None, revision: str = "head") -> None:
-    if database_url:
-        ensure_sqlite_dir(database_url)
-    command.upgrade(alembic_config(database_url), revision)
+    if not database_url:
+        command.upgrade(alembic_config(database_url), revision)
+        return
+    ensure_sqlite_dir(database_url)
+    with sqlite_file_lock(database_url):  # `migrations/env.py` locks the other databases
+        command.upgrade(alembic_config(database_url), revision)
 
 
 def downgrade(database_url: str | None = None, revision: str = "-1") -> None:

@@ -1,10 +1,14 @@
 """Other app instances on the test database: in this process (`second_instance`: its own
-engine, cache client and memory) or as a real `main.py run` process (`Instance`)."""
+engine, cache client and memory) or as real `main.py run` processes (`Instance`, and
+`running_pair` for two of them on two ports, SECURITY.md §6)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 from asgi_lifespan import LifespanManager
@@ -32,3 +36,37 @@ class Instance(AppProcess):
     ) -> None:
         super().__init__(directory, settings_env(settings, directory, **(extra_env or {})))
         self.start()
+
+
+@contextmanager
+def running_pair(
+    settings: Settings, directory: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[tuple[Instance, Instance]]:
+    """Two instances, A and B, started together on two ports with the same settings and each
+    its own folder (`directory/a`, `directory/b`: own local `FILE_DIR`, own `app.log`);
+    both ready when the block starts, both stopped (SIGTERM) when it ends."""
+    pair = (
+        Instance(settings, directory / "a", extra_env),
+        Instance(settings, directory / "b", extra_env),
+    )
+    try:
+        for instance in pair:
+            instance.wait_ready()
+        yield pair
+    finally:
+        stop_all(pair)
+
+
+def stop_all(processes: Iterable[AppProcess], within: float = 20.0) -> None:
+    """SIGTERM to every process at once, then wait for each (SIGKILL after `within` s): the
+    graceful shutdowns overlap instead of adding up."""
+    running = [process for process in processes if process.running]
+    for process in running:
+        process.signal(signal.SIGTERM)
+    deadline = time.monotonic() + within
+    for process in running:
+        assert process.process is not None
+        try:
+            process.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, or_
 from sqlalchemy.orm import QueryableAttribute
 
+from app.core.sql import in_values
+
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9-]*(:[a-z][a-z0-9-]*){2}$")
 GRANT_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9-]*:(\*|[a-z][a-z0-9-]*:(\*|[a-z][a-z0-9-]*)))$")
 
@@ -122,7 +124,7 @@ def scope_filter(
         return None
     conditions: list[ColumnElement[bool]] = []
     if principal.scope.dept_ids and dept_column is not None:
-        conditions.append(dept_column.in_(sorted(principal.scope.dept_ids)))
+        conditions.append(in_values(dept_column, principal.scope.dept_ids))
     if principal.scope.own and owner_column is not None:
         conditions.append(owner_column == principal.user_id)
     if not conditions:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from app.core.access import Principal, scope_filter
+from app.core.sql import in_values
 from app.modules.system.dept.models import Dept
 from app.modules.system.position.models import Position
 from app.modules.system.role.models import Role
@@ -133,10 +134,10 @@ async def links(
     both = union_all(
         select(
             literal(0).label("kind"), user_role.c.user_id, user_role.c.role_id.label("ref")
-        ).where(user_role.c.user_id.in_(ids)),
+        ).where(in_values(user_role.c.user_id, ids)),
         select(
             literal(1).label("kind"), user_position.c.user_id, user_position.c.position_id
-        ).where(user_position.c.user_id.in_(ids)),
+        ).where(in_values(user_position.c.user_id, ids)),
     ).subquery()
     ordered = select(both.c.kind, both.c.user_id, both.c.ref).order_by(
         both.c.kind, both.c.user_id, both.c.ref

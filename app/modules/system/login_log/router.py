@@ -12,7 +12,13 @@ from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.excel import Column
 from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import MAX_ID
 from app.modules.auth.deps import require
@@ -25,7 +31,10 @@ from app.modules.system.permissions import LOGIN_LOG_CLEAR, LOGIN_LOG_EXPORT, LO
 router = APIRouter(prefix="/api/v1/system/login-logs", tags=["system: login log"])
 
 logs_page = pagination(
-    sortable={"created_at": LoginLog.created_at, "id": LoginLog.id}, default="-created_at"
+    sortable={"created_at": LoginLog.created_at, "id": LoginLog.id},
+    default="-created_at",
+    cursor_key=LoginLog.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 
 
@@ -59,12 +68,12 @@ async def list_login_logs(
     db: SessionDep,
     params: Annotated[PageParams, Depends(logs_page)],
     filters: Annotated[LoginLogFilters, Depends()],
-) -> Envelope[Page[LoginLogRead]]:
-    """Sign-in attempts and session events, newest first, with filters."""
-    items, total = await paginate(
+) -> Envelope[CursorPage[LoginLogRead]]:
+    """Sign-in attempts and session events, newest first, with filters; deep pages by `cursor`."""
+    result = await fetch_page(
         db, repo.filtered(**filters.values), params, tiebreaker=[LoginLog.id.desc()]
     )
-    return ok(page_of(LoginLogRead, items, total, params))
+    return ok(result.as_page(LoginLogRead))
 
 
 EXPORT_COLUMNS = [

@@ -13,7 +13,13 @@ from app.core.database import SessionDep
 from app.core.errors import NotFound
 from app.core.excel import Column
 from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import MAX_ID
 from app.modules.auth.deps import require
@@ -40,6 +46,8 @@ logs_page = pagination(
         "id": OperationLog.id,
     },
     default="-created_at",
+    cursor_key=OperationLog.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 
 
@@ -79,12 +87,12 @@ async def list_operation_logs(
     db: SessionDep,
     params: Annotated[PageParams, Depends(logs_page)],
     filters: Annotated[LogFilters, Depends()],
-) -> Envelope[Page[OperationLogRead]]:
-    """Recorded operations, newest first, with filters."""
-    items, total = await paginate(
+) -> Envelope[CursorPage[OperationLogRead]]:
+    """Recorded operations, newest first, with filters; deep pages by `cursor`."""
+    result = await fetch_page(
         db, repo.filtered(**filters.values), params, tiebreaker=[OperationLog.id.desc()]
     )
-    return ok(page_of(OperationLogRead, items, total, params))
+    return ok(result.as_page(OperationLogRead))
 
 
 EXPORT_COLUMNS = [

@@ -3,6 +3,8 @@ reuse; client details parsed; read, filter and clear with permissions (issue 4 i
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -133,3 +135,50 @@ async def test_export_needs_its_permission_and_honours_filters(
     assert lines[0].lstrip("\ufeff").startswith("ID,Time,User,Event")
     assert len(lines) == 3
     assert all(",erin,login," in line for line in lines[1:])
+
+
+async def test_list_pages_by_cursor_with_filters(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The login log grows without bound: deep pages by `cursor`, filters kept, a bad cursor
+    is a 422 naming `cursor` (SECURITY.md §0 #11, #12; API4)."""
+    base = datetime(2026, 3, 1, 8, 0, 0, 500000, tzinfo=UTC)
+    rows = [
+        LoginLog(
+            username=f"seed{n % 2}",
+            event="login",
+            success=n % 4 != 0,
+            reason=None if n % 4 else "bad_credentials",
+            created_at=base + timedelta(seconds=n % 2),  # two distinct times: ties
+        )
+        for n in range(17)
+    ]
+    async with app.state.sessionmaker() as db, db.begin():
+        db.add_all(rows)
+        admin = await create_user(db, username="root", is_superuser=True)
+    headers = await auth_headers(app, admin)
+    newest_first = sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)
+    cases: list[tuple[dict[str, str | int], list[int]]] = [
+        ({"username": "seed0"}, [r.id for r in newest_first if r.username == "seed0"]),
+        ({"success": "false"}, [r.id for r in newest_first if not r.success]),
+        ({"event": "login"}, [r.id for r in newest_first]),
+    ]
+    for params, expected in cases:
+        seen: list[int] = []
+        cursor = None
+        for _ in range(20):
+            query: dict[str, str | int] = {**params, "page_size": 2}
+            if cursor:
+                query["cursor"] = cursor
+            response = await client.get("/api/v1/system/login-logs", headers=headers, params=query)
+            assert response.status_code == 200, response.text
+            data = response.json()["data"]
+            assert (data["total"], data["total_exact"]) == (len(expected), True)
+            seen += [item["id"] for item in data["items"]]
+            cursor = data["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == expected, params
+    bad = await client.get(
+        "/api/v1/system/login-logs", headers=headers, params={"cursor": "bm90IGpzb24"}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "cursor"

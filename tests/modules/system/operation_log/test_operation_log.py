@@ -7,6 +7,7 @@ SECURITY.md §1.5 / ASVS 16.x (security logging), 16.2.5 (no secrets in logs).
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from app.modules.system.operation_log.recorder import writer_for
 from tests.conftest import make_settings
 from tests.support.identity import DEFAULT_PASSWORD, auth_headers, create_role, create_user
 from tests.support.probe import create_probe_app
-from tests.support.queries import counting
+from tests.support.queries import counting, settle
 
 SECRET_PASSWORD = "tangerine velvet otter 77"
 
@@ -265,3 +266,115 @@ async def test_export_streams_the_filtered_log_and_is_itself_recorded(
     assert csv_response.text.startswith("\ufeffID,Time,User")
     exports = [r for r in await _rows(app) if r.action == "export_operation_logs"]
     assert len(exports) == 2
+
+
+async def _seed_log(app: FastAPI, count: int) -> list[OperationLog]:
+    """`count` entries of users 900001/900002 at three distinct times (many ties)."""
+    base = datetime(2026, 3, 1, 8, 0, 0, 250000, tzinfo=UTC)
+    rows = [
+        OperationLog(
+            user_id=900001 + n % 2,
+            username=f"seed{n % 2}",
+            module="seeded",
+            action="update_user",
+            method="PATCH",
+            route="/api/v1/system/users/{user_id}",
+            path=f"/api/v1/system/users/{n}",
+            status_code=200 if n % 3 else 409,
+            success=bool(n % 3),
+            duration_ms=1.5,
+            created_at=base + timedelta(seconds=n % 3),
+        )
+        for n in range(count)
+    ]
+    async with app.state.sessionmaker() as db, db.begin():
+        db.add_all(rows)
+    return rows
+
+
+async def _walk(
+    client: httpx.AsyncClient, headers: dict[str, str], params: dict[str, Any]
+) -> list[int]:
+    ids: list[int] = []
+    cursor = None
+    for _ in range(20):
+        response = await client.get(
+            "/api/v1/system/operation-logs",
+            headers=headers,
+            params={**params, **({"cursor": cursor} if cursor else {})},
+        )
+        assert response.status_code == 200, response.text
+        data = response.json()["data"]
+        ids += [item["id"] for item in data["items"]]
+        cursor = data["next_cursor"]
+        if cursor is None:
+            return ids
+    raise AssertionError("the cursor does not advance")
+
+
+async def test_list_pages_by_cursor_with_filters_and_without_offset(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Deep pages read after the cursor (an index range), never through OFFSET (API4); the
+    filters still decide the set; the count is exact for a small log."""
+    headers = await _admin(app)
+    rows = await _seed_log(app, 25)
+    expected = [
+        r.id
+        for r in sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)
+        if r.user_id == 900001 and not r.success
+    ]
+    assert len(expected) == 5  # n = 0, 6, 12, 18, 24: even n, multiple of 3
+    filters = {"user_id": 900001, "success": "false", "page_size": 3}
+    assert await _walk(client, headers, filters) == expected
+    everything = sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)
+    assert await _walk(client, headers, {"module": "seeded", "page_size": 4}) == [
+        r.id for r in everything
+    ]
+    first = (
+        await client.get(
+            "/api/v1/system/operation-logs",
+            headers=headers,
+            params={"module": "seeded", "page_size": 10},
+        )
+    ).json()["data"]
+    assert (first["total"], first["total_exact"]) == (25, True)
+    await settle(app)
+    with counting(app) as statements:
+        response = await client.get(
+            "/api/v1/system/operation-logs",
+            headers=headers,
+            params={"module": "seeded", "page_size": 10, "cursor": first["next_cursor"]},
+        )
+    assert [i["id"] for i in response.json()["data"]["items"]] == [r.id for r in everything][10:20]
+    page = [s for s in statements if "ORDER BY" in s and "sys_operation_log" in s]
+    assert len(page) == 1, statements
+    # The position is a condition on (created_at, id), which the created_at index serves.
+    assert "sys_operation_log.created_at" in page[0].split("WHERE", 1)[1].split("ORDER BY")[0]
+    if app.state.engine.dialect.name != "sqlite":  # SQLAlchemy always adds OFFSET 0 there
+        assert "OFFSET" not in page[0].upper()
+
+
+async def test_a_bad_cursor_is_422_naming_cursor(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """SECURITY.md §0 #11, #12: a forged cursor never reaches SQL as text and is never a 500."""
+    headers = await _admin(app)
+    await _seed_log(app, 3)
+    for params in (
+        {"cursor": "definitely-not-a-cursor"},
+        {"cursor": "W10"},  # "[]"
+        {"cursor": "x" * 600},
+    ):
+        response = await client.get("/api/v1/system/operation-logs", headers=headers, params=params)
+        assert response.status_code == 422, params
+        assert response.json()["errors"][0]["field"] == "cursor"
+    # A cursor of the default sort used with another sort.
+    first = (
+        await client.get("/api/v1/system/operation-logs", headers=headers, params={"page_size": 1})
+    ).json()["data"]
+    other = await client.get(
+        "/api/v1/system/operation-logs",
+        headers=headers,
+        params={"sort": "id", "cursor": first["next_cursor"]},
+    )
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["field"] == "cursor"

@@ -30,7 +30,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -381,7 +381,7 @@ def pagination(
     default: str,
     cursor_key: SortColumn | None = None,
     exact_count_limit: int | None = None,
-) -> Callable[..., PageParams]:
+) -> Callable[..., Awaitable[PageParams]]:
     """A FastAPI dependency reading `page`, `page_size` and `sort` for one list endpoint.
 
     Args:
@@ -425,14 +425,14 @@ def pagination(
 
     if cursor_key is None:
 
-        def dependency(
+        async def dependency(
             page: int = page_query, page_size: int = size_query, sort: str | None = sort_query
         ) -> PageParams:
             return build(page, page_size, sort, None)
 
         return dependency
 
-    def cursor_dependency(
+    async def cursor_dependency(
         page: int = page_query,
         page_size: int = size_query,
         sort: str | None = sort_query,

@@ -389,7 +389,7 @@ async def test_cursor_of_a_select_without_an_entity(paged_app: FastAPI) -> None:
     cursor: str | None = None
     async with paged_app.state.sessionmaker() as db:
         for _ in range(5):
-            params = capped_page(page=1, page_size=3, sort="-name", cursor=cursor)
+            params = await capped_page(page=1, page_size=3, sort="-name", cursor=cursor)
             result = await fetch_page(db, select(Widget.id, Widget.name), params)
             seen += result.items
             cursor = result.next_cursor

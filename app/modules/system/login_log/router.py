@@ -41,17 +41,22 @@ logs_page = pagination(
 class LoginLogFilters:
     """Query filters shared by the list and the export."""
 
-    def __init__(
-        self,
-        username: Annotated[str | None, Query(max_length=64)] = None,
-        user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-        event: Annotated[str | None, Query(max_length=32)] = None,
-        success: bool | None = None,
-        ip: Annotated[str | None, Query(max_length=64)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> None:
-        self.values: dict[str, Any] = {
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+
+async def login_log_filters(
+    username: Annotated[str | None, Query(max_length=64)] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    event: Annotated[str | None, Query(max_length=32)] = None,
+    success: bool | None = None,
+    ip: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> LoginLogFilters:
+    """The filters from the query string (a dependency: `Depends(login_log_filters)`)."""
+    return LoginLogFilters(
+        {
             "username": username,
             "user_id": user_id,
             "event": event,
@@ -60,6 +65,7 @@ class LoginLogFilters:
             "since": since,
             "until": until,
         }
+    )
 
 
 @router.get("", responses=error_responses(401, 403, 422))
@@ -67,7 +73,7 @@ async def list_login_logs(
     _principal: Annotated[Principal, Depends(require(LOGIN_LOG_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(logs_page)],
-    filters: Annotated[LoginLogFilters, Depends()],
+    filters: Annotated[LoginLogFilters, Depends(login_log_filters)],
 ) -> Envelope[CursorPage[LoginLogRead]]:
     """Sign-in attempts and session events, newest first, with filters; deep pages by `cursor`."""
     result = await fetch_page(
@@ -102,7 +108,7 @@ def _export_row(entry: LoginLog) -> list[object]:
 async def export_login_logs(
     request: Request,
     _principal: Annotated[Principal, Depends(require(LOGIN_LOG_EXPORT))],
-    filters: Annotated[LoginLogFilters, Depends()],
+    filters: Annotated[LoginLogFilters, Depends(login_log_filters)],
     file_format: Annotated[ExportFormat, Query(alias="format")] = "xlsx",
 ) -> StreamingResponse:
     """Download the filtered login log as xlsx or CSV (streamed)."""

@@ -58,18 +58,23 @@ class LogNotFound(NotFound):
 class LogFilters:
     """Query filters shared by the list and the export."""
 
-    def __init__(
-        self,
-        user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-        username: Annotated[str | None, Query(max_length=64)] = None,
-        module: Annotated[str | None, Query(max_length=64)] = None,
-        method: Annotated[str | None, Query(pattern="^(GET|POST|PUT|PATCH|DELETE)$")] = None,
-        success: bool | None = None,
-        status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> None:
-        self.values: dict[str, Any] = {
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+
+async def log_filters(
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    username: Annotated[str | None, Query(max_length=64)] = None,
+    module: Annotated[str | None, Query(max_length=64)] = None,
+    method: Annotated[str | None, Query(pattern="^(GET|POST|PUT|PATCH|DELETE)$")] = None,
+    success: bool | None = None,
+    status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> LogFilters:
+    """The filters from the query string (a dependency: `Depends(log_filters)`)."""
+    return LogFilters(
+        {
             "user_id": user_id,
             "username": username,
             "module": module,
@@ -79,6 +84,7 @@ class LogFilters:
             "since": since,
             "until": until,
         }
+    )
 
 
 @router.get("", responses=error_responses(401, 403, 422))
@@ -86,7 +92,7 @@ async def list_operation_logs(
     _principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(logs_page)],
-    filters: Annotated[LogFilters, Depends()],
+    filters: Annotated[LogFilters, Depends(log_filters)],
 ) -> Envelope[CursorPage[OperationLogRead]]:
     """Recorded operations, newest first, with filters; deep pages by `cursor`."""
     result = await fetch_page(
@@ -125,7 +131,7 @@ def _export_row(entry: OperationLog) -> list[object]:
 async def export_operation_logs(
     request: Request,
     _principal: Annotated[Principal, Depends(require(OPERATION_LOG_EXPORT))],
-    filters: Annotated[LogFilters, Depends()],
+    filters: Annotated[LogFilters, Depends(log_filters)],
     file_format: Annotated[ExportFormat, Query(alias="format")] = "xlsx",
 ) -> StreamingResponse:
     """Download the filtered log as xlsx or CSV (streamed; the export is itself recorded)."""

@@ -202,3 +202,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("faults injected (tests/support/fault_stats.py)")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`TEST_FAULTS=skip` leaves out the fault-injection tests (`@pytest.mark.fault`),
+    `TEST_FAULTS=only` runs nothing else. CI runs the database runs side by side with `skip`,
+    then the fault tests alone with `only`: they measure latencies and must not share the CPU
+    with other runs. Unset (a developer's run): everything."""
+    mode = os.environ.get("TEST_FAULTS", "")
+    if mode not in ("skip", "only"):
+        return
+    keep, drop = [], []
+    for item in items:
+        is_fault = item.get_closest_marker("fault") is not None
+        (keep if is_fault == (mode == "only") else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

@@ -3,6 +3,8 @@ every process through the cache; a read-only demo that no header can lift."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -87,8 +89,12 @@ async def test_per_user_and_per_route_limits(limited: FastAPI, app: FastAPI) -> 
 async def test_limits_are_shared_between_instances(settings: Settings) -> None:
     if not settings.redis_url:
         pytest.skip("with the in-process cache there is exactly one process")
-    first = await _limited_app(settings, rate_limit_per_ip="4/minute")
-    second = await _limited_app(settings, rate_limit_per_ip="4/minute")
+    # Fixed windows: an hour, and not just before one ends, so the five requests share one.
+    first = await _limited_app(settings, rate_limit_per_ip="4/hour")
+    second = await _limited_app(settings, rate_limit_per_ip="4/hour")
+    to_next_hour = 3600 - time.time() % 3600
+    if to_next_hour < 10:
+        await asyncio.sleep(to_next_hour + 0.5)
     async with LifespanManager(first), LifespanManager(second):
         async with _client(first, "192.0.2.30") as a, _client(second, "192.0.2.30") as b:
             statuses = [

@@ -38,6 +38,7 @@ from tests.resilience.harness import (
     assert_recovers,
     window,
 )
+from tests.support import fault_stats
 from tests.support.databases import ONCE_PER_CI
 from tests.support.private_services import PrivateRedis
 
@@ -117,6 +118,9 @@ async def test_f8_f9_redis_stalled_or_stopped_follows_the_policy_and_recovers(
         await asyncio.sleep(0.5)
         relogin = await http.post("/api/v1/auth/login", data=LOGIN)
     samples = load.samples
+    fault_stats.record_samples(
+        f"F{'9' if fault == 'stalled' else '8'} Redis {fault} mid-load", samples
+    )
 
     # P1-P3: answers, no 500, 503s with the envelope and Retry-After naming the cache, within B.
     assert_fails_cleanly(samples, budget=BUDGET, component="cache")

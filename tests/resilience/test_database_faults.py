@@ -202,8 +202,8 @@ async def test_f3_killed_backends_cost_at_most_one_request_each(
     postgres: PrivatePostgres, ready_app: AppProcess
 ) -> None:
     """F3: `pg_terminate_backend` on every connection of the app, under load, no restart.
-    Each killed connection may fail at most the one request using it, with a 503 (`pool_pre_ping`
-    replaces the idle ones, so usually none fails); P1-P3, and P4 at once: the first request
+    Each killed connection may fail at most the one request using it, with a 503 (the idle
+    ping, `DB_PING_AFTER_IDLE`, replaces idle ones); P1-P3, and P4 at once: the first request
     after the kill that finds a new connection succeeds, and nothing fails after it."""
     app = ready_app
     headers = await admin_headers(app)

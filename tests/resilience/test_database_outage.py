@@ -22,6 +22,7 @@ from tests.resilience.harness import (
     assert_recovers,
     window,
 )
+from tests.support import fault_stats
 from tests.support.databases import ONCE_PER_CI
 from tests.support.private_services import PrivatePostgres
 
@@ -69,6 +70,7 @@ async def test_f1_postgres_stopped_mid_load_answers_503_and_recovers(
         await load.first_success("users", after=up, within=RECOVERY + 3)
         await asyncio.sleep(0.5)
     samples = load.samples
+    fault_stats.record_samples("F1 PostgreSQL stopped mid-load", samples)
 
     assert_fails_cleanly(samples, budget=BUDGET)
     assert_all(load.of("live"), 200, "liveness must not depend on the database")
@@ -107,6 +109,7 @@ async def test_f4_postgres_frozen_answers_503_within_budget_and_recovers(
         await load.first_success("users", after=thawed, within=RECOVERY + 3)
         await asyncio.sleep(0.5)
     samples = load.samples
+    fault_stats.record_samples("F4 PostgreSQL frozen", samples)
 
     assert_fails_cleanly(samples, budget=BUDGET)
     live = load.of("live")

@@ -212,11 +212,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     mode = os.environ.get("TEST_FAULTS", "")
     if mode not in ("skip", "only"):
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         is_fault = item.get_closest_marker("fault") is not None
         (keep if is_fault == (mode == "only") else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-

@@ -46,6 +46,9 @@ class BatchWriter:
         self.dropped = 0
         self.written = 0
         self._wake = asyncio.Event()
+        # One flush at a time: a caller's flush() must not return while the background loop
+        # holds records it has taken from `pending` but not yet committed.
+        self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -76,7 +79,14 @@ class BatchWriter:
             log.error("batch_records_lost", table=self.table.name, count=len(self.pending))
 
     async def flush(self) -> int:
-        """Write everything pending now; returns how many records were written."""
+        """Write everything pending now; returns how many records were written.
+
+        When it returns, every record submitted before the call is committed (or, on an
+        error, back in `pending`), including any the background loop was writing."""
+        async with self._flushing:
+            return await self._flush_pending()
+
+    async def _flush_pending(self) -> int:
         total = 0
         while self.pending:
             batch = [self.pending.popleft() for _ in range(min(self.batch_size, len(self.pending)))]

@@ -56,8 +56,14 @@ async def list_for_tree(
     return list((await db.execute(statement)).scalars())
 
 
-async def get_visible(db: AsyncSession, principal: Principal, dept_id: int) -> Dept | None:
+async def get_visible(
+    db: AsyncSession, principal: Principal, dept_id: int, *, for_update: bool = False
+) -> Dept | None:
+    """The department if the caller may see it; `for_update` also locks the row (PostgreSQL,
+    MySQL) and reloads it, in the same query."""
     statement = _visible(principal).where(Dept.id == dept_id)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
     return (await db.execute(statement)).scalars().first()
 
 
@@ -103,12 +109,17 @@ async def has_users(db: AsyncSession, dept_id: int) -> bool:
 
 
 async def add(db: AsyncSession, dept: Dept, parent: Dept | None) -> Dept:
-    """Insert `dept` and give it its path (which holds its own id, known after the insert)."""
+    """Insert `dept` and give it its path (which holds its own id, known after the insert).
+
+    The caller has locked `parent` (`get_visible(..., for_update=True)`), so its path cannot
+    change under us -- except on SQLite, which has no row locks: there the path is read
+    again after the insert, which took the database's write lock.
+    """
     dept.path = "/"
     db.add(dept)
     await db.flush()
-    if parent is not None:
-        await lock(db, [parent.id])  # its path as it is now (SQLite: after our first write)
+    if parent is not None and db.get_bind().dialect.name == "sqlite":
+        await lock(db, [parent.id])
     path = f"{parent.path if parent is not None else '/'}{dept.id}/"
     # A plain UPDATE: setting the attribute would bump the optimistic-lock version (and
     # `updated_at`) of a row that is only being created.

@@ -69,8 +69,11 @@ async def get_dept(db: AsyncSession, principal: Principal, dept_id: int) -> Dept
     return dept
 
 
-async def _parent(db: AsyncSession, principal: Principal, parent_id: int | None) -> Dept | None:
-    """The department to place something under: visible to the caller, or a 422.
+async def _parent(
+    db: AsyncSession, principal: Principal, parent_id: int | None, *, lock: bool = False
+) -> Dept | None:
+    """The department to place something under: visible to the caller, or a 422; `lock`
+    also locks it (one query), so its path cannot change until the transaction ends.
 
     Only callers who see every department may place one at the top level (it would fall
     outside any narrower scope).
@@ -79,7 +82,7 @@ async def _parent(db: AsyncSession, principal: Principal, parent_id: int | None)
         if not repo.unrestricted(principal):
             raise RootDeptNotAllowed()
         return None
-    parent = await repo.get_visible(db, principal, parent_id)
+    parent = await repo.get_visible(db, principal, parent_id, for_update=lock)
     if parent is None:
         raise ParentDeptNotFound()
     return parent
@@ -88,9 +91,7 @@ async def _parent(db: AsyncSession, principal: Principal, parent_id: int | None)
 async def create_dept(
     db: AsyncSession, cache: Cache, principal: Principal, data: DeptCreate
 ) -> Dept:
-    parent = await _parent(db, principal, data.parent_id)
-    if parent is not None:
-        await repo.lock(db, [parent.id])
+    parent = await _parent(db, principal, data.parent_id, lock=True)
     if await repo.code_taken(db, data.code):
         raise DeptCodeTaken()
     dept = await repo.add(db, Dept(**data.model_dump()), parent)

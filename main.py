@@ -69,15 +69,27 @@ def settings_for(env: Env | None, **overrides: Any) -> Settings:
 
 
 def guarded(action: Callable[[], T]) -> T:
-    """Run a database action, turning connection failures into one readable line."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    """Run a database action, turning its expected failures into one readable line that
+    names the kind of failure: the database is unreachable, it refused a statement, or a
+    file could not be used."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.core.errors import is_dependency_outage
 
     try:
         return action()
     except ConfigError as exc:  # e.g. a module in MODULES that does not exist
         fail(str(exc))
-    except (OperationalError, DBAPIError, OSError) as exc:
-        fail(f"database unreachable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", 1)
+    except (DBAPIError, OSError) as exc:
+        fail(failure_line(exc, is_dependency_outage(exc)), 1)
+
+
+def failure_line(exc: BaseException, outage: bool) -> str:
+    first = (str(exc).splitlines() or [""])[0][:200]
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"cannot use {exc.filename}: {exc.strerror or first}"
+    kind = "database unreachable" if outage else "database error"
+    return f"{kind}: {type(exc).__name__}: {first}"
 
 
 def prepare_metrics_dir() -> Path:

@@ -89,6 +89,23 @@ def test_invalid_setting_is_one_clear_line(env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_database_that_refuses_is_not_called_unreachable(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A reachable database that fails (here: a file that is not a database) is named a
+    database error, not an outage, in one line; an outage keeps "database unreachable"
+    (tests/resilience/test_process_faults.py)."""
+    broken = tmp_path / "not-a-database.db"
+    broken.write_bytes(b"this is not an SQLite file" * 200)
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{broken}"
+    result = cli("upgrade", "--env=test", env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: database error: DatabaseError:"), lines[0]
+    assert "Traceback" not in result.stderr
+
+
 def test_prod_refuses_a_weak_secret(env: dict[str, str]) -> None:
     env["SECRET_KEY"] = "secret"
     result = cli("run", "--env=prod", env=env)

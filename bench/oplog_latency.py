@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import shutil
 import statistics
@@ -41,6 +40,7 @@ from bench.run import (  # noqa: E402  (needs ROOT on sys.path)
     ADMIN_PASSWORD,
     REDIS_URL,
     _copy_oplog,
+    app_env,
     cleanup,
     free_port,
     stop,
@@ -129,20 +129,7 @@ def main() -> int:
     db_name = args.database or f"oplat_{run_id}"
     prefix = f"oplat{run_id}:"
     database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
-    env = {
-        **os.environ,
-        "APP_ENV": "prod",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
-        "CACHE_PREFIX": prefix,
-        "INIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "RATE_LIMIT_ENABLED": "false",
-        "DATA_DIR": str(tmp / "data"),
-        "FILE_DIR": str(tmp / "files"),
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = app_env(database_url, REDIS_URL, prefix, tmp)
     created = False
     app: subprocess.Popen[bytes] | None = None
     try:

@@ -441,6 +441,28 @@ async def _sqlite_oplog(conn: Any, rows: int) -> None:
     await conn.execute(text("ANALYZE"))
 
 
+def app_env(
+    database_url: str, redis_url: str, prefix: str, tmp: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of an app started in production shape for a measurement: a fresh
+    secret, this run's database, cache prefix and directories, no rate limits."""
+    return {
+        **os.environ,
+        "APP_ENV": "prod",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CACHE_PREFIX": prefix,
+        "INIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "RATE_LIMIT_ENABLED": "false",
+        "DATA_DIR": str(tmp / "data"),
+        "FILE_DIR": str(tmp / "files"),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        **(extra or {}),
+    }
+
+
 def argon2_hash_seconds() -> float:
     """Median seconds of one argon2id hash at the app's default parameters (one thread)."""
     from app.core.config import Settings
@@ -611,22 +633,13 @@ def main() -> int:
     else:
         database_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db_name}"
         baseline_dsn = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
-    env = {
-        **os.environ,
-        "APP_ENV": "prod",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": "" if lite else REDIS_URL,
-        "CACHE_PREFIX": prefix,
-        "INIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "RATE_LIMIT_ENABLED": "false",
-        "ACCESS_TOKEN_TTL": "7200",
-        "SESSION_IDLE_TIMEOUT": "7200",
-        "DATA_DIR": str(tmp / "data"),
-        "FILE_DIR": str(tmp / "files"),
-        "LOG_LEVEL": "INFO",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = app_env(
+        database_url,
+        "" if lite else REDIS_URL,
+        prefix,
+        tmp,
+        {"ACCESS_TOKEN_TTL": "7200", "SESSION_IDLE_TIMEOUT": "7200", "LOG_LEVEL": "INFO"},
+    )
     os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
     python = sys.executable
     procs: dict[str, subprocess.Popen[bytes] | None] = {"app": None, "baseline": None}

@@ -8,6 +8,12 @@ generator that records every request, and the pass criteria P1-P4 as assertions.
     assert_fails_cleanly(load.samples)                       # P1-P3
     assert_recovers(load.samples, "users", after=t_repaired)  # P4
 
+A database outage under load, with those checks, is one call (F1, F4, F7 stopped and frozen):
+
+    outage = await database_outage_under_load(
+        app, "F1 PostgreSQL stopped mid-load", break_=server.stop, repair=server.start, hold=3
+    )
+
 A target is `(path, headers)` for a GET, or `(path, headers, body)` for a POST whose JSON is
 `body(n)` (n = 0, 1, ... per target); each sample keeps what it sent (`Sample.sent`).
 """
@@ -26,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from tests.support import fault_stats
 from tests.support.private_services import PrivatePostgres
 from tests.support.processes import AppProcess
 from tests.support.tcp_proxy import free_port
@@ -286,6 +293,87 @@ async def admin_headers(app: AppProcess) -> dict[str, str]:
         )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+# ---------------------------------------------------------------- database outages --
+
+USERS = "/api/v1/system/users?page_size=5"  # authenticated and database-backed
+# Timeouts under which a frozen database fails within B: 2 x (0.3 + 1) = 2.6 s (F4, F7 frozen;
+# docs/resilience.md).
+FROZEN_DB_TIMEOUTS = {"DB_STATEMENT_TIMEOUT": "0.3", "DB_CONNECT_TIMEOUT": "1"}
+DATABASE_TARGETS = ("users", "ready")  # the targets that need the database ("live" does not)
+
+
+def database_targets(headers: Mapping[str, str]) -> dict[str, Target]:
+    """The load of the database outage tests: the user list, liveness and readiness."""
+    return {
+        "users": (USERS, headers),
+        "live": ("/api/v1/health/live", {}),
+        "ready": ("/api/v1/health/ready", {}),
+    }
+
+
+@dataclass(frozen=True)
+class Outage:
+    """What `database_outage_under_load` saw; times on the load's clock (`Load.now`)."""
+
+    samples: list[Sample]
+    broken: float  # the fault was in place
+    repairing: float  # the repair began
+    repaired: float  # the repair was done
+    live_worst_latency: float  # the slowest /health/live answer (recorded, not asserted)
+
+
+async def database_outage_under_load(
+    app: AppProcess,
+    name: str,
+    *,
+    break_: Callable[[], object],
+    repair: Callable[[], object],
+    hold: float,
+    state: str = "down",
+) -> Outage:
+    """Break the database under load (user list, liveness, readiness), keep it broken `hold`
+    seconds, repair it, wait for the first success; the app is never restarted. `break_` and
+    `repair` run in a thread (stop / start, freeze / thaw); the repair runs even if the test
+    fails meanwhile. Records the figures as `name` (with the slowest liveness answer), then
+    asserts:
+
+    - P1-P3: every request answered within B, 2xx or a clean 503 (never a hang, never a 500);
+    - liveness answered 200 throughout (it needs no database);
+    - healthy before the fault: everything sent and answered before it got 200;
+    - the user list and readiness answered 503 throughout the fault (`state` names it in
+      messages: "down", "frozen");
+    - P4: both succeed again within R of the repair, with no relapse.
+    """
+    headers = await admin_headers(app)
+    async with Load(app.base, database_targets(headers)) as load:
+        await asyncio.sleep(1.0)
+        breaking = load.now()
+        await asyncio.to_thread(break_)
+        try:
+            broken = load.now()
+            await asyncio.sleep(hold)
+        finally:
+            repairing = load.now()
+            await asyncio.to_thread(repair)
+        repaired = load.now()
+        await load.first_success("users", after=repaired, within=RECOVERY + 3)
+        await asyncio.sleep(0.5)
+    samples = load.samples
+    live = load.of("live")
+    worst = max((s.latency for s in live), default=0.0)
+    fault_stats.record_samples(name, samples, live_worst_latency=worst)
+
+    assert_fails_cleanly(samples, budget=BUDGET)
+    assert_all(live, 200, "liveness must not depend on the database")
+    before = [s for s in samples if s.end < breaking and s.target != "live"]
+    assert before and all(s.status == 200 for s in before), "healthy before the fault"
+    for target in DATABASE_TARGETS:
+        during = window(samples, target, broken, repairing)
+        assert_all(during, 503, f"{target} while the database was {state}")
+        assert_recovers(samples, target, after=repaired)
+    return Outage(samples, broken, repairing, repaired, worst)
 
 
 def assert_no_open_transactions(postgres: PrivatePostgres, *, within: float = 3.0) -> None:

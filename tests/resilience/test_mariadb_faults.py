@@ -1,11 +1,13 @@
 """MariaDB faults under load, against a private MariaDB server and the app as a real process
 (SECURITY.md §0 #16, §5.3 F7; docs/resilience.md).
 
-F7 is F1 and F3 on MariaDB, plus the idle drop MySQL/MariaDB servers do on their own
-(`wait_timeout`): the server stopped mid-load, the app's connections killed (`KILL <id>`), and
-pooled connections closed by the server after 2 s idle. The pass criteria are P1-P4 of
-SECURITY.md §5.3, plus: no transaction left open (P5), at most one failed request per killed
-connection (and it is a 503), and no "MySQL server has gone away" 500 after an idle drop.
+F7 is F1, F3 and F4 on MariaDB, plus the idle drop MySQL/MariaDB servers do on their own
+(`wait_timeout`): the server stopped mid-load, frozen (SIGSTOP) for 10 s, the app's connections
+killed (`KILL <id>`), and pooled connections closed by the server after 2 s idle. The stopped
+and frozen tests share their body with PostgreSQL's F1 and F4 (`database_outage_under_load`).
+The pass criteria are P1-P4 of SECURITY.md §5.3, plus: no transaction left open (P5), at most
+one failed request per killed connection (and it is a 503), and no "MySQL server has gone
+away" 500 after an idle drop.
 """
 
 from __future__ import annotations
@@ -17,23 +19,26 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.resilience.conftest import prepare_database
+from tests.resilience.conftest import StartApp, prepare_database
 from tests.resilience.harness import (
     BUDGET,
     CLIENT_TIMEOUT,
-    RECOVERY,
+    FROZEN_DB_TIMEOUTS,
+    USERS,
     Load,
     admin_headers,
     app_env,
     assert_all,
     assert_fails_cleanly,
     assert_recovers,
-    window,
+    database_outage_under_load,
+    database_targets,
 )
 from tests.support import fault_stats
 from tests.support.databases import ONCE_PER_CI
 from tests.support.private_services import (
     PrivateMariaDB,
+    ensure_running,
     private_mariadb_fixture,  # noqa: F401  (the `private_mariadb` fixture)
 )
 from tests.support.processes import AppProcess
@@ -41,12 +46,12 @@ from tests.support.processes import AppProcess
 pytestmark = [pytest.mark.fault, ONCE_PER_CI]
 
 DATABASE = "fastapiadmin"
-USERS = "/api/v1/system/users?page_size=5"
 # The scheduler would touch the database every tick and keep a pooled connection from idling.
 SETTINGS = {"RATE_LIMIT_ENABLED": "false", "SCHEDULER_ENABLED": "false"}
 IDLE_TIMEOUT = 2  # SET GLOBAL wait_timeout (seconds)
 IDLE_FOR = 3.0  # how long the app stays idle before the next requests
 KILL_ROUNDS = 3
+FROZEN_FOR = 10.0  # seconds mariadbd stays SIGSTOPped (SECURITY.md F4's 10 s)
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +63,9 @@ def mariadb_database(private_mariadb: PrivateMariaDB) -> str:
 @pytest.fixture
 def mariadb(private_mariadb: PrivateMariaDB, mariadb_database: str) -> Iterator[PrivateMariaDB]:
     """The private server for one test, running again afterwards whatever the test did."""
-    if not private_mariadb.running:
-        private_mariadb.start()
+    ensure_running(private_mariadb)
     yield private_mariadb
-    if not private_mariadb.running:
-        private_mariadb.start()
+    ensure_running(private_mariadb)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,8 @@ def mariadb_app(
     private_mariadb: PrivateMariaDB, mariadb_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppProcess]:
     """One app process for the module's tests (starting one costs seconds): each test leaves
-    the server running, so the next one finds the app ready again."""
+    the server running, so the next one finds the app ready again. (The frozen test starts its
+    own, with the short timeouts a frozen server needs.)"""
     directory = tmp_path_factory.mktemp("mariadb-app")
     app = AppProcess(directory, app_env(directory, mariadb_database, **SETTINGS))
     app.start()
@@ -79,14 +83,6 @@ def mariadb_app(
         yield app
     finally:
         app.stop()
-
-
-def _targets(headers: dict[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
-    return {
-        "users": (USERS, headers),
-        "live": ("/api/v1/health/live", {}),
-        "ready": ("/api/v1/health/ready", {}),
-    }
 
 
 def _app_connections(server: PrivateMariaDB) -> list[str]:
@@ -111,30 +107,35 @@ async def test_f7_mariadb_stopped_mid_load_answers_503_and_recovers(
     """F7 (as F1): mariadbd shut down under load (SIGTERM, what `mariadb-admin shutdown` does),
     ~3 s down, started again; the app is not restarted. Requests that need the database answer
     503 within B, readiness 503, liveness 200; the first success within R after it is back."""
-    app = mariadb_app
-    headers = await admin_headers(app)
-    async with Load(app.base, _targets(headers)) as load:
-        await asyncio.sleep(1.0)
-        stopping = load.now()
-        await asyncio.to_thread(mariadb.stop)
-        down = load.now()
-        await asyncio.sleep(3)
-        starting = load.now()
-        await asyncio.to_thread(mariadb.start)
-        up = load.now()
-        await load.first_success("users", after=up, within=RECOVERY + 3)
-        await asyncio.sleep(0.5)
-    samples = load.samples
-    fault_stats.record_samples("F7 MariaDB stopped mid-load", samples)
+    await database_outage_under_load(
+        mariadb_app,
+        "F7 MariaDB stopped mid-load",
+        break_=mariadb.stop,
+        repair=mariadb.start,
+        hold=3,
+    )
+    _no_open_transactions(mariadb)
 
-    assert_fails_cleanly(samples, budget=BUDGET)
-    assert_all(load.of("live"), 200, "liveness must not depend on the database")
-    before = [s for s in samples if s.end < stopping and s.target != "live"]
-    assert before and all(s.status == 200 for s in before), "healthy before the fault"
-    for target in ("users", "ready"):
-        during = window(samples, target, down, starting)
-        assert_all(during, 503, f"{target} while the database was down")
-        assert_recovers(samples, target, after=up)
+
+async def test_f7_mariadb_frozen_answers_503_within_budget_and_recovers(
+    mariadb: PrivateMariaDB, mariadb_database: str, start_app: StartApp
+) -> None:
+    """F7 (as F4): mariadbd SIGSTOPped under light load for ~10 s, then SIGCONT; the app is not
+    restarted. A frozen server accepts TCP connections and never answers: asyncmy's
+    `read_timeout` (G = `DB_STATEMENT_TIMEOUT` + 1 s) ends a statement on a pooled connection,
+    `DB_CONNECT_TIMEOUT` a new connection, so every request answers 503 within B = 3 s (never
+    a hang, never a 500). Liveness answers 200 throughout: the database waits do not block the
+    event loop (its slowest answer is recorded in the figures, not asserted). After SIGCONT the
+    requests succeed again within R, and no transaction is left open (P5)."""
+    app = await start_app(mariadb_database, **SETTINGS, **FROZEN_DB_TIMEOUTS)
+    await database_outage_under_load(
+        app,
+        "F7 MariaDB frozen",
+        break_=mariadb.freeze,
+        repair=mariadb.thaw,
+        hold=FROZEN_FOR,
+        state="frozen",
+    )
     _no_open_transactions(mariadb)
 
 
@@ -148,7 +149,7 @@ async def test_f7_mariadb_connections_killed_fail_at_most_once_each_with_503(
     app = mariadb_app
     headers = await admin_headers(app)
     killed = 0
-    async with Load(app.base, _targets(headers)) as load:
+    async with Load(app.base, database_targets(headers)) as load:
         await asyncio.sleep(1.0)
         first_kill = load.now()
         for _ in range(KILL_ROUNDS):

@@ -23,6 +23,9 @@ class FaultFigures:
     server_errors: int  # answers 500-599 other than the policy's 503/504
     writes_acknowledged: int = 0  # writes answered 2xx whose durability the test checked
     writes_lost: int = 0  # of those, how many were missing afterwards
+    # The slowest /health/live answer during the fault (seconds): recorded, not asserted,
+    # where a fault could block the event loop (F4, F7 frozen).
+    live_worst_latency: float | None = None
 
 
 FIGURES: list[FaultFigures] = []
@@ -35,8 +38,13 @@ def record(
     server_errors: int,
     writes_acknowledged: int = 0,
     writes_lost: int = 0,
+    live_worst_latency: float | None = None,
 ) -> None:
-    FIGURES.append(FaultFigures(test, requests, server_errors, writes_acknowledged, writes_lost))
+    FIGURES.append(
+        FaultFigures(
+            test, requests, server_errors, writes_acknowledged, writes_lost, live_worst_latency
+        )
+    )
 
 
 def record_samples(
@@ -45,6 +53,7 @@ def record_samples(
     *,
     writes_acknowledged: int = 0,
     writes_lost: int = 0,
+    live_worst_latency: float | None = None,
 ) -> None:
     """`record` from a load's samples: 5xx other than 503/504 count as server errors."""
     listed = list(samples)
@@ -57,17 +66,24 @@ def record_samples(
         server_errors=errors,
         writes_acknowledged=writes_acknowledged,
         writes_lost=writes_lost,
+        live_worst_latency=live_worst_latency,
     )
+
+
+def _line(f: FaultFigures) -> str:
+    line = (
+        f"{f.test}: {f.requests} requests, {f.server_errors} 5xx, "
+        f"{f.writes_acknowledged} acknowledged writes checked, {f.writes_lost} lost"
+    )
+    if f.live_worst_latency is not None:
+        line += f", /health/live worst {f.live_worst_latency:.3f}s"
+    return line
 
 
 def summary_lines() -> list[str]:
     if not FIGURES:
         return []
-    lines = [
-        f"{f.test}: {f.requests} requests, {f.server_errors} 5xx, "
-        f"{f.writes_acknowledged} acknowledged writes checked, {f.writes_lost} lost"
-        for f in FIGURES
-    ]
+    lines = [_line(f) for f in FIGURES]
     lines.append(
         f"total: {len(FIGURES)} faults injected, {sum(f.requests for f in FIGURES)} requests, "
         f"{sum(f.server_errors for f in FIGURES)} 5xx, "

@@ -23,6 +23,7 @@ from app.core.logging import configure_logging
 from app.core.metrics import install_metrics
 from app.core.middleware import build_middleware
 from app.core.modules import load_module_settings, load_modules
+from app.core.retry import transaction_retry
 from app.core.routing import fast_matching
 
 log = structlog.get_logger("app")
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         middleware=[
             *build_middleware(settings, DOCS_PREFIXES),
             *(m for spec in modules for m in spec.middleware),
+            # Innermost: a request the database broke as a deadlock runs again from here.
+            *transaction_retry(settings.db_retry_attempts),
         ],
     )
     app.state.settings = settings

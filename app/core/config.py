@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(default=3.0, gt=0, le=60)
     db_statement_timeout: float = Field(default=15.0, gt=0, le=3600)
     db_lock_timeout: float = Field(default=5.0, gt=0, le=3600)
+    # Attempts in all for a write the database broke as a deadlock or serialization failure
+    # (app/core/retry.py); 1: no retry, the client gets the 409 at once.
+    db_retry_attempts: int = Field(default=3, ge=1, le=10)
     db_echo: bool = False
     sqlite_busy_timeout: float = Field(default=5.0, gt=0, le=600)
 

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from app.core.cache import CacheUnavailableError
 from app.core.responses import ErrorDetail, error_response
+from app.core.retry import mark_conflict
 
 log = structlog.get_logger("app.errors")
 
@@ -242,15 +243,22 @@ def is_dependency_outage(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
 
 
-async def _database_error(request: Request, exc: Exception) -> Response:
+def is_transaction_conflict(exc: BaseException) -> bool:
+    """True for a deadlock or serialization failure: PostgreSQL 40P01 / 40001, MySQL/MariaDB
+    error 1213 (reported as an OperationalError). The database rolled the transaction back so
+    that a concurrent one could finish; neither the request nor the server is at fault, and
+    the same request run again normally goes through (SECURITY.md §5.3 F18)."""
     orig = getattr(exc, "orig", None)
     args = getattr(orig, "args", None) or (None,)
-    # Deadlock or serialization failure (PostgreSQL 40P01 / 40001, MySQL/MariaDB error 1213,
-    # reported as an OperationalError): the database rolled this transaction back so that a
-    # concurrent one could finish. Neither the request nor the server is at fault; sent again
-    # it goes through (SECURITY.md §5.3 F18).
-    if str(getattr(orig, "sqlstate", None) or "") in ("40001", "40P01") or args[0] == 1213:
-        log.info("database_transaction_conflict", error=type(exc).__name__)
+    return str(getattr(orig, "sqlstate", None) or "") in ("40001", "40P01") or args[0] == 1213
+
+
+async def _database_error(request: Request | None, exc: Exception) -> Response:
+    if is_transaction_conflict(exc):
+        # The retry middleware drops this answer and runs the request again unless this was
+        # its last attempt (app/core/retry.py); the mark stays in the attempt's scope.
+        retried = mark_conflict(request.scope if request is not None else None)
+        log.info("database_transaction_conflict", error=type(exc).__name__, retried=retried)
         return error_response(
             409,
             "Conflict: the request collided with a concurrent change; send it again",

@@ -1,4 +1,5 @@
-"""Prometheus metrics: HTTP traffic by route template, database pool use, cache errors, job runs.
+"""Prometheus metrics: HTTP traffic by route template, database pool use, cache errors, job runs,
+retries of conflicting transactions.
 
 `GET /metrics` answers the Prometheus text format to the addresses in `METRICS_ALLOWED_IPS` or
 to callers presenting `Authorization: Bearer <METRICS_TOKEN>` (docs/metrics.md).
@@ -74,6 +75,13 @@ JOB_RUNS = Counter(
     ["status"],
     registry=None,
 )
+TRANSACTION_RETRIES = Counter(
+    f"{PREFIX}db_transaction_retries",
+    "Requests run again in a new transaction after a deadlock or serialization failure, by "
+    "route template.",
+    ["route"],
+    registry=None,
+)
 
 
 def record_cache_error(operation: str) -> None:
@@ -89,6 +97,12 @@ def record_job_run(status: str) -> None:
             `cancelled`, `reaped`); never free text, since each value is a new series.
     """
     JOB_RUNS.labels(status).inc()
+
+
+def record_transaction_retry(route: str) -> None:
+    """Count one more attempt of a request whose transaction the database broke (`route` is
+    the route template: a bounded set)."""
+    TRANSACTION_RETRIES.labels(route).inc()
 
 
 def multiprocess_dir() -> str | None:
@@ -182,6 +196,7 @@ class Metrics:
         else:
             own.register(CACHE_ERRORS)
             own.register(JOB_RUNS)
+            own.register(TRANSACTION_RETRIES)
             self.registry = own
 
         self._counters: dict[tuple[str, str, int], Counter] = {}

@@ -23,6 +23,7 @@ from app.core.context import request_id_var, user_id_var
 from app.core.idempotency import IdempotencyMiddleware
 from app.core.ratelimit import RateLimitMiddleware
 from app.core.responses import error_response
+from app.core.retry import buffer_body, replay
 
 access_log = structlog.get_logger("app.access")
 error_log = structlog.get_logger("app.errors")
@@ -168,24 +169,11 @@ class BodySizeLimitMiddleware:
         if length is not None and length.strip().isdigit() and int(length) > self.max_bytes:
             await self._too_large(scope, receive, send)
             return
-        received: list[Message] = []  # replayed to the app as they came
-        size = 0
-        while True:
-            message = await receive()
-            received.append(message)
-            if message["type"] != "http.request":  # the client left: the app sees it too
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._too_large(scope, receive, send)
-                return
-            if not message.get("more_body", False):
-                break
-
-        async def replay() -> Message:
-            return received.pop(0) if received else await receive()
-
-        await self.app(scope, replay, send)
+        body = await buffer_body(receive, self.max_bytes)  # replayed to the app as it came
+        if body.over_limit:
+            await self._too_large(scope, receive, send)
+            return
+        await self.app(scope, replay(body.messages, receive), send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(

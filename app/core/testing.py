@@ -12,6 +12,18 @@ be served with `--env=prod`.
 - `GET /__test/worker?ms=<0..30000>`: sleeps, then names the worker process that answered
   (`pid`): which worker served which request when one is killed (F13).
 
+- `POST /__test/conflict?tag=<tag>&fail=<0..10>` with JSON `{"payload": "..."}`: runs into a
+  real conflict on its first `fail` attempts (per tag, counted in this process), then inserts
+  the parameter `__test.<tag>.<attempt>` holding the SHA-256 of the payload and echoes it. The
+  conflict is a serialization failure on PostgreSQL (40001: a row read under REPEATABLE READ
+  is changed by another connection before this one updates it), a deadlock on MySQL/MariaDB
+  (1213: two connections lock two rows in opposite order; the other one has written more, so
+  InnoDB rolls this one back), and on SQLite, which cannot deadlock, the driver error MariaDB
+  would raise. Every attempt registers an `after_commit` callback first. `GET
+  /__test/conflict?tag=` counts an attempt and always raises that deadlock error (a safe
+  method: never retried); `GET /__test/conflict/<tag>` tells how many attempts ran and whose
+  `after_commit` ran (SECURITY.md F18, tests/core/test_retry.py).
+
 They are public (no authentication), absent from the OpenAPI document, and each answers with the
 usual envelope.
 """
@@ -19,15 +31,21 @@ usual envelope.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import os
-from typing import Annotated
+import time
+from functools import partial
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
-from sqlalchemy import Boolean, Integer, String, column, insert, table, text
+from pydantic import BaseModel, Field
+from sqlalchemy import Boolean, Integer, String, column, insert, select, table, text, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.access import public
-from app.core.database import SessionDep, UtcDateTime, utcnow
+from app.core.database import SessionDep, UtcDateTime, after_commit, utcnow
 from app.core.deps import EngineDep
 from app.core.responses import Envelope, error_responses, ok
 
@@ -123,3 +141,170 @@ async def worker(
     """Sleep `ms` milliseconds, then answer with the id of the process that served the request."""
     await asyncio.sleep(ms / 1000)
     return ok(Worker(pid=os.getpid(), slept_ms=ms))
+
+
+# ------------------------------------------------------------- conflicts (SECURITY.md F18) --
+
+TAG = Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="Names the rows and the counter")
+# Per tag, in this process: attempts started, and the attempts whose after_commit ran.
+_conflict_attempts: dict[str, int] = {}
+_conflict_commits: dict[str, list[int]] = {}
+# Bound of the wait for the other connection to queue for our lock (MariaDB).
+_LOCK_WAIT_SECONDS = 10.0
+
+
+class ConflictBody(BaseModel):
+    payload: str = Field(max_length=1024 * 1024)
+
+
+class ConflictResult(BaseModel):
+    attempt: int
+    payload: str
+
+
+class ConflictState(BaseModel):
+    attempts: int
+    committed: list[int]
+
+
+def _param_row(key: str, value: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "key": key,
+        "value": value,
+        "name": key[:100],
+        "value_type": "str",
+        "built_in": False,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _driver_deadlock() -> sa_exc.OperationalError:
+    """The error SQLAlchemy raises for a MySQL/MariaDB deadlock (error 1213), built from the
+    driver's own exception class (for SQLite, which cannot deadlock)."""
+    from asyncmy.errors import OperationalError as DriverOperationalError
+
+    orig = DriverOperationalError(
+        1213, "Deadlock found when trying to get lock; try restarting transaction"
+    )
+    return sa_exc.OperationalError("UPDATE sys_param", None, orig)
+
+
+async def _ensure_params(engine: AsyncEngine, keys: list[str]) -> None:
+    async with engine.begin() as connection:
+        existing = set(
+            (await connection.execute(select(_params.c.key).where(_params.c.key.in_(keys))))
+            .scalars()
+            .all()
+        )
+        missing = [_param_row(key, "0") for key in keys if key not in existing]
+        if missing:
+            await connection.execute(insert(_params), missing)
+
+
+def _touch(key: str, value: str) -> Any:
+    return update(_params).where(_params.c.key == key).values(value=value)
+
+
+async def _serialization_failure(db: AsyncSession, engine: AsyncEngine, key: str) -> None:
+    """PostgreSQL 40001: our REPEATABLE READ snapshot is older than another connection's
+    committed change to the row we then update."""
+    await db.execute(select(_params.c.value).where(_params.c.key == key))
+    async with engine.begin() as other:
+        await other.execute(_touch(key, "other"))
+    await db.execute(_touch(key, "ours"))  # raises
+    raise RuntimeError("no serialization failure: the test route is broken")
+
+
+async def _deadlock(db: AsyncSession, engine: AsyncEngine, tag: str, keys: list[str]) -> None:
+    """MySQL/MariaDB 1213: we lock row a, the other connection locks row b and queues for a,
+    we ask for b. InnoDB rolls back the transaction that wrote less: ours (the other one
+    inserted rows first)."""
+    first, second = keys
+    await db.execute(_touch(first, "ours"))
+    async with engine.connect() as other:
+        other_id = (await other.execute(text("SELECT CONNECTION_ID()"))).scalar_one()
+        await other.execute(
+            insert(_params), [_param_row(f"__test-weight.{tag}.{n}", "w") for n in range(20)]
+        )
+        await other.execute(_touch(second, "other"))
+        queued = asyncio.create_task(other.execute(_touch(first, "other")))
+        try:
+            deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+            while True:  # wait until the other connection really waits for our lock
+                waiting = (
+                    await db.execute(
+                        text(
+                            "SELECT COUNT(*) FROM information_schema.INNODB_TRX "
+                            "WHERE trx_mysql_thread_id = :id AND trx_state = 'LOCK WAIT'"
+                        ),
+                        {"id": other_id},
+                    )
+                ).scalar_one()
+                if waiting or queued.done():
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the other connection never queued for the lock")
+                # InnoDB refreshes INNODB_TRX at most every 0.1 s, and not while it is
+                # read more often than that.
+                await asyncio.sleep(0.2)
+            await db.execute(_touch(second, "ours"))  # raises
+            raise RuntimeError("no deadlock victim here: the test route is broken")
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(queued, _LOCK_WAIT_SECONDS)
+            await other.rollback()
+
+
+async def _committed(tag: str, attempt: int) -> None:
+    _conflict_commits.setdefault(tag, []).append(attempt)
+
+
+@router.post("/conflict", responses=error_responses(409, 422, 503))
+async def conflict(
+    db: SessionDep,
+    engine: EngineDep,
+    body: ConflictBody,
+    tag: Annotated[str, TAG],
+    fail: Annotated[int, Query(ge=0, le=10, description="Attempts that conflict")] = 1,
+) -> Envelope[ConflictResult]:
+    """Conflict on the first `fail` attempts, then insert `__test.<tag>.<attempt>`."""
+    attempt = _conflict_attempts[tag] = _conflict_attempts.get(tag, 0) + 1
+    dialect = engine.dialect.name
+    keys = [f"__test-lock.{tag}.a", f"__test-lock.{tag}.b"]
+    conflicting = attempt <= fail
+    if conflicting and dialect != "sqlite":
+        await _ensure_params(engine, keys)
+    if dialect == "postgresql":
+        await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    after_commit(db, partial(_committed, tag, attempt))
+    digest = hashlib.sha256(body.payload.encode()).hexdigest()
+    await db.execute(insert(_params).values(**_param_row(f"__test.{tag}.{attempt}", digest)))
+    if conflicting:
+        if dialect == "postgresql":
+            await _serialization_failure(db, engine, keys[0])
+        elif dialect == "sqlite":
+            raise _driver_deadlock()
+        else:
+            await _deadlock(db, engine, tag, keys)
+    return ok(ConflictResult(attempt=attempt, payload=body.payload))
+
+
+@router.get("/conflict", responses=error_responses(409, 422))
+async def conflict_on_read(tag: Annotated[str, TAG]) -> Envelope[ConflictState]:
+    """Count an attempt, then fail as a deadlock would (a safe method: never retried)."""
+    _conflict_attempts[tag] = _conflict_attempts.get(tag, 0) + 1
+    raise _driver_deadlock()
+
+
+@router.get("/conflict/{tag}", responses=error_responses(422))
+async def conflict_state(tag: str) -> Envelope[ConflictState]:
+    """How many attempts of `tag` ran, and whose `after_commit` callbacks ran."""
+    return ok(
+        ConflictState(
+            attempts=_conflict_attempts.get(tag, 0),
+            committed=list(_conflict_commits.get(tag, [])),
+        )
+    )

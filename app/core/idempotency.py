@@ -19,9 +19,11 @@ requests"; SECURITY.md F15).
 - Cost: without the header, one scan of the request headers on `POST`, nothing else.
 
 This middleware runs before routing and authentication, so it identifies the caller by the
-signature and expiry of the access token alone (local, no I/O). A replay therefore skips the
-session and permission checks: it only ever returns to a user what that user's own request
-already produced, and executes nothing.
+signature and expiry of the access token alone (local, no I/O). Before a replay it asks the
+module that owns sign-in whether that token's session is still live (`REPLAY_GUARD`, set by
+the auth module; the same cache read the route's own check makes): a signed-out or revoked
+token gets the 401 the route would give, not the kept answer. A replay only ever returns to
+a user what that user's own request already produced, and executes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.cache import Cache, CacheUnavailableError
 from app.core.cache.namespaces import protect_namespace
 from app.core.config import Settings
+from app.core.errors import is_dependency_outage
 from app.core.responses import error_response
 from app.core.security.tokens import InvalidToken, TokenService
 
@@ -69,6 +73,10 @@ _KEPT_HEADERS = frozenset(
     {b"content-type", b"location", b"content-disposition", b"etag", b"last-modified"}
 )
 _BOUNDARY_MARK = b"\0boundary\0"
+# `app.state` attribute: `async (app, access_token) -> bool`, whether the token's session is
+# still live. Set by the module that owns sign-in; without it replays are not checked.
+REPLAY_GUARD = "idempotency_replay_guard"
+ReplayGuard = Callable[[Any, str], Awaitable[bool]]
 
 HEADER_PARAMETER: dict[str, Any] = {
     "name": HEADER,
@@ -333,7 +341,7 @@ class IdempotencyMiddleware:
             for header, value in scope["headers"]
             if header in (b"authorization", b"content-type")
         }
-        caller = self._caller(scope, headers.get(b"authorization"))
+        caller, access_token = self._caller(scope, headers.get(b"authorization"))
         slot = hashlib.sha256(
             "\n".join((caller, scope["method"], template, key)).encode()
         ).hexdigest()
@@ -365,7 +373,8 @@ class IdempotencyMiddleware:
             if token is not None:
                 with contextlib.suppress(CacheUnavailableError):
                     await cache.release_lock(name, token)
-            await self._replay(scope, receive, send, record, digest)
+            if access_token is None or await _signed_in(scope, receive, send, access_token):
+                await self._replay(scope, receive, send, record, digest)
             return
         if token is None:
             await _refuse(
@@ -380,15 +389,16 @@ class IdempotencyMiddleware:
             return
         await self._execute(scope, receive, send, cache, name, token, digest)
 
-    def _caller(self, scope: Scope, authorization: bytes | None) -> str:
-        """`user:<id>` for a valid access token, else `ip:<client address>`."""
+    def _caller(self, scope: Scope, authorization: bytes | None) -> tuple[str, str | None]:
+        """`user:<id>` and the token for a valid access token, else `ip:<client address>`."""
         if authorization is not None:
             scheme, _, credentials = authorization.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and credentials:
                 with contextlib.suppress(InvalidToken):
-                    claims = self._token_service(scope).decode_access(credentials.strip())
-                    return f"user:{claims.user_id}"
-        return f"ip:{(scope.get('client') or ('unknown',))[0]}"
+                    token = credentials.strip()
+                    claims = self._token_service(scope).decode_access(token)
+                    return f"user:{claims.user_id}", token
+        return f"ip:{(scope.get('client') or ('unknown',))[0]}", None
 
     def _token_service(self, scope: Scope) -> TokenService:
         # The one the auth module uses (it may carry an injected clock), else one of our own.
@@ -515,6 +525,45 @@ class IdempotencyMiddleware:
         except CacheUnavailableError:
             # The work is done and the client gets its answer; only a retry is unprotected.
             log.error("idempotency_store_failed", reason="cache unavailable")
+
+
+async def _signed_in(scope: Scope, receive: Receive, send: Send, access_token: str) -> bool:
+    """True if the token's session is live; else answers what the route would (401, or 503
+    when the check cannot be made) and returns False."""
+    guard: ReplayGuard | None = getattr(scope["app"].state, REPLAY_GUARD, None)
+    if guard is None:
+        return True
+    try:
+        if await guard(scope["app"], access_token):
+            return True
+    except CacheUnavailableError:
+        await _refuse(
+            scope,
+            receive,
+            send,
+            503,
+            "Service temporarily unavailable: cache",
+            headers={"Retry-After": "5"},
+        )
+        return False
+    except Exception as exc:  # the cold path reads the session row
+        if not is_dependency_outage(exc):
+            raise
+        await _refuse(
+            scope,
+            receive,
+            send,
+            503,
+            "Service temporarily unavailable: database",
+            headers={"Retry-After": "5"},
+        )
+        return False
+    log.info("idempotent_replay_refused", reason="session ended")
+    # What the route itself answers for this token (app.modules.auth.deps.get_principal).
+    await _refuse(
+        scope, receive, send, 401, "Session ended", headers={"WWW-Authenticate": "Bearer"}
+    )
+    return False
 
 
 async def _read_body(receive: Receive, digest: _Digest, *, limit: int) -> str:

@@ -31,6 +31,8 @@ from app.core.excel import XLSX_MEDIA_TYPE
 from app.core.idempotency import HEADER, REPLAYED_HEADER, _Digest
 from app.core.responses import Envelope, created
 from app.main import create_app
+from app.modules.auth import sessions
+from app.modules.auth.deps import token_service
 from app.modules.example.models import Example
 from app.modules.example.permissions import EXAMPLE_CREATE
 from app.modules.system.permissions import USER_IMPORT
@@ -325,6 +327,36 @@ async def test_keys_are_scoped_to_the_caller_and_the_route(
     )  # fmt: skip
     assert position.status_code == 201, position.text
     assert REPLAYED_HEADER.lower() not in position.headers
+
+
+@pytest.mark.parametrize("session_cached", [True, False], ids=["warm", "cold"])
+async def test_a_replay_after_sign_out_is_401_not_the_kept_answer(
+    app: FastAPI, client: httpx.AsyncClient, session_cached: bool
+) -> None:
+    """A replay is answered before routing, but not before the session check: once the
+    token's session has ended (sign-out), the kept answer is refused with the 401 the route
+    would give (SECURITY.md F15; ASVS 7.4.1). Cold: the session's cache entry is gone and
+    the check reads the row."""
+    headers = {**await holder_headers(app, [EXAMPLE_CREATE]), HEADER: new_key()}
+    body = {"name": "Kept"}
+    first = await client.post(EXAMPLES, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await client.post(EXAMPLES, json=body, headers=headers)
+    assert again.headers.get(REPLAYED_HEADER) == "true"  # signed in: the kept answer
+
+    signed_out = await client.post("/api/v1/auth/logout", headers=headers)
+    assert signed_out.status_code == 204, signed_out.text
+    if not session_cached:
+        claims = token_service(app).decode_access(headers["Authorization"].split()[1])
+        await app.state.cache.delete(sessions.session_key(claims.session_id))
+
+    refused = await client.post(EXAMPLES, json=body, headers=headers)
+    assert refused.status_code == 401, refused.text
+    assert refused.headers["www-authenticate"] == "Bearer"
+    assert REPLAYED_HEADER.lower() not in refused.headers
+    assert refused.json()["data"] is None
+    assert "Kept" not in refused.text
+    assert await count(app, Example) == 1
 
 
 def test_a_multipart_boundary_does_not_change_the_fingerprint() -> None:

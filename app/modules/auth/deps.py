@@ -112,6 +112,25 @@ async def get_principal(
     return principal
 
 
+async def session_is_live(app: FastAPI, token: str) -> bool:
+    """Whether `token` is a valid access token of a live session: the session half of
+    `get_principal`, for a check made outside a route (an `Idempotency-Key` replay, which
+    runs before routing: app.core.idempotency.REPLAY_GUARD). Warm: one cache read."""
+    tokens = token_service(app)
+    try:
+        claims = tokens.decode_access(token)
+    except InvalidToken:
+        return False
+    now = tokens.now()
+    cache = app.state.cache
+    raw = await cache.get(sessions.session_key(claims.session_id))
+    live = sessions.parse_cached(claims.session_id, raw, now)
+    if live is None:
+        async with app.state.sessionmaker() as db:
+            live = await sessions.load_live(db, cache, claims.session_id, now)
+    return isinstance(live, sessions.LiveSession) and live.user_id == claims.user_id
+
+
 def require(*codes: str, allow_pending: bool = False) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting signed-in callers who hold every one of `codes`.
 

@@ -12,11 +12,19 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, Depends, FastAPI, Query
-from sqlalchemy import Float, cast, delete, select, text, update
+from sqlalchemy import Float, cast, delete, event, select, text, update
 
 from app.core.config import Settings
 from app.core.database import SessionDep
-from app.core.pagination import CursorPage, PageParams, encode_cursor, fetch_page, pagination
+from app.core.pagination import (
+    CursorPage,
+    PageParams,
+    encode_cursor,
+    fetch_page,
+    paginate,
+    paginate_rows,
+    pagination,
+)
 from app.core.responses import Envelope, ok
 from tests.conftest import check_envelope
 from tests.support.probe import ProbeBase, Widget, WidgetRead, create_probe_app
@@ -399,3 +407,39 @@ async def test_cursor_of_a_select_without_an_entity(paged_app: FastAPI) -> None:
         await db.execute(delete(Widget))
         await db.commit()
     assert [names[i] for i in seen] == [f"w{i:02d}" for i in reversed(range(7))]
+
+
+async def test_paginate_rows_counts_in_the_page_query(paged_app: FastAPI) -> None:
+    """`paginate_rows` reads the same rows and total as `paginate` (a count query plus a page
+    query) in one query per page; only a page past the end costs a count query, and its total
+    is still right. Also with a filter, so the window counts the matching rows only."""
+    await _widgets(paged_app, [f"r{i:02d}" for i in range(7)] + ["other"])
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        statements.append(sql)
+
+    sync_engine = paged_app.state.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        async with paged_app.state.sessionmaker() as db:
+            for where, expected_total in ((Widget.name.startswith("r"), 7), (Widget.id < 0, 0)):
+                statement = select(Widget.id, Widget.name).where(where)
+                for page in (1, 2, 3, 4, 9):
+                    params = PageParams(page=page, page_size=3, order_by=(Widget.name.desc(),))
+                    statements.clear()
+                    rows, total = await paginate_rows(db, statement, params, tiebreaker=[Widget.id])
+                    queries = len(statements)
+                    items, count = await paginate(db, statement, params, tiebreaker=[Widget.id])
+                    assert total == count == expected_total
+                    assert [r.id for r in rows] == items  # `paginate` reads the first column
+                    assert all(r.page_total == expected_total for r in rows)
+                    # One query, unless the page is empty past the first (then a count).
+                    assert queries == (2 if not rows and page > 1 else 1), statements
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
+    with pytest.raises(ValueError, match="DISTINCT"):
+        async with paged_app.state.sessionmaker() as db:
+            await paginate_rows(db, select(Widget.name).distinct(), PageParams())
+    async with paged_app.state.engine.begin() as connection:
+        await connection.execute(delete(Widget))

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Row,
     Select,
     delete,
@@ -20,7 +21,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
-    literal,
+    literal_column,
     select,
     union_all,
 )
@@ -36,6 +37,10 @@ from app.modules.system.user.models import User, user_position, user_role
 from app.modules.system.user.schemas import UserFilters
 
 EXPORT_BATCH = 500
+
+
+_ROLE_KIND: ColumnElement[int] = literal_column("0", Integer()).label("kind")
+_POSITION_KIND: ColumnElement[int] = literal_column("1", Integer()).label("kind")
 
 
 def _scope(principal: Principal) -> ColumnElement[bool] | None:
@@ -77,9 +82,34 @@ async def scoped_conditions(
     return conditions
 
 
-def list_statement(conditions: Sequence[ColumnElement[bool]]) -> Select[User]:
-    """The users matching `conditions` (ordering is left to the pager)."""
-    return select(User).where(*conditions)
+# What a `UserRead` shows of the row itself (its role and position ids come from `links`).
+READ_COLUMNS: tuple[QueryableAttribute[Any], ...] = (
+    User.id,
+    User.username,
+    User.name,
+    User.email,
+    User.phone,
+    User.status,
+    User.is_superuser,
+    User.dept_id,
+    User.remark,
+    User.must_change_password,
+    User.mfa_enabled,
+    User.last_login_at,
+    User.version,
+    User.created_at,
+    User.updated_at,
+)
+
+
+# Built once: `where()` copies it without coercing the fifteen columns again on every page.
+_READ_SELECT = select(*READ_COLUMNS)
+
+
+def list_statement(conditions: Sequence[ColumnElement[bool]]) -> Select[*tuple[Any, ...]]:
+    """The columns of `READ_COLUMNS` of the users matching `conditions`, as plain rows (no ORM
+    objects: a list reads, it never changes them). Ordering is left to the pager."""
+    return _READ_SELECT.where(*conditions)
 
 
 async def iter_batches(
@@ -124,26 +154,30 @@ async def get_scoped(
 async def links(
     db: AsyncSession, user_ids: Collection[int]
 ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    """Role ids and position ids of each user: one query (a UNION ALL of both link tables),
-    whatever the number of users."""
+    """Role ids and position ids of each user (ascending): one query (a UNION ALL of both link
+    tables), whatever the number of users.
+
+    Built for every list page, so it stays cheap to build: no subquery (whose columns
+    SQLAlchemy would copy, foreign keys and all, on each call) and constant kinds rendered in
+    the SQL; the few ids per user are sorted here."""
     roles: dict[int, list[int]] = defaultdict(list)
     positions: dict[int, list[int]] = defaultdict(list)
     if not user_ids:
         return roles, positions
     ids = sorted(set(user_ids))
     both = union_all(
-        select(
-            literal(0).label("kind"), user_role.c.user_id, user_role.c.role_id.label("ref")
-        ).where(in_values(user_role.c.user_id, ids)),
-        select(
-            literal(1).label("kind"), user_position.c.user_id, user_position.c.position_id
-        ).where(in_values(user_position.c.user_id, ids)),
-    ).subquery()
-    ordered = select(both.c.kind, both.c.user_id, both.c.ref).order_by(
-        both.c.kind, both.c.user_id, both.c.ref
+        select(_ROLE_KIND, user_role.c.user_id, user_role.c.role_id).where(
+            in_values(user_role.c.user_id, ids)
+        ),
+        select(_POSITION_KIND, user_position.c.user_id, user_position.c.position_id).where(
+            in_values(user_position.c.user_id, ids)
+        ),
     )
-    for kind, user_id, ref in await db.execute(ordered):
+    for kind, user_id, ref in await db.execute(both):
         (positions if kind else roles)[user_id].append(ref)
+    for found in (roles, positions):
+        for refs in found.values():
+            refs.sort()
     return roles, positions
 
 

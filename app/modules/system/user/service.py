@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,7 +38,7 @@ from app.core.concurrency import check_version, versioned_flush
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.excel import csv_text
-from app.core.pagination import Page, PageParams, paginate
+from app.core.pagination import Page, PageParams, paginate_rows
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
 from app.modules.auth import authz, sessions
 from app.modules.system.operation_log.changes import record_change
@@ -70,8 +71,9 @@ EXPORT_COLUMNS = ("id", "username", "name", "email", "phone", "status", "dept_id
 # --------------------------------------------------------------------------- reading --
 
 
-async def to_read(db: AsyncSession, users: Sequence[User]) -> list[UserRead]:
-    """Response bodies for `users`; their role and position ids come in two queries."""
+async def to_read(db: AsyncSession, users: Sequence[User] | Sequence[Row[Any]]) -> list[UserRead]:
+    """Response bodies for `users` (ORM objects, or rows of `repo.READ_COLUMNS`); their role
+    and position ids come in one query."""
     roles, positions = await repo.links(db, [user.id for user in users])
     return [
         UserRead(
@@ -100,10 +102,14 @@ async def to_read(db: AsyncSession, users: Sequence[User]) -> list[UserRead]:
 async def list_users(
     db: AsyncSession, principal: Principal, filters: UserFilters, params: PageParams
 ) -> Page[UserRead]:
+    """One page in two queries: the rows with their total (`count(*) OVER ()`), then the links
+    (a count query only for a page past the end)."""
     conditions = await repo.scoped_conditions(db, principal, filters)
-    items, total = await paginate(db, repo.list_statement(conditions), params, tiebreaker=[User.id])
+    rows, total = await paginate_rows(
+        db, repo.list_statement(conditions), params, tiebreaker=[User.id]
+    )
     return Page[UserRead](
-        items=await to_read(db, items), total=total, page=params.page, page_size=params.page_size
+        items=await to_read(db, rows), total=total, page=params.page, page_size=params.page_size
     )
 
 
@@ -186,18 +192,37 @@ async def _ensure_not_last_superuser(db: AsyncSession, user: User) -> None:
 # --------------------------------------------------------------------------- writing --
 
 
+# The unique constraints and indexes of `sys_user` as each database names them in a
+# violation: PostgreSQL `constraint "uq_..."`, MariaDB/MySQL `for key 'uq_...'` (after the
+# duplicate value), SQLite `index 'uq_...'` or `sys_user.<column>`.
+_UNIQUE_VIOLATED = re.compile(
+    r"""(?:constraint "|for key '(?:\w+\.)?|failed: (?:index ')?)(?P<name>[\w.]+)"""
+)
+_UNIQUE_FIELDS: dict[str, type[UsernameTaken | EmailTaken]] = {
+    "uq_sys_user_username": UsernameTaken,
+    "uq_sys_user_lower_username": UsernameTaken,  # lower(username): PostgreSQL, SQLite
+    "sys_user.username": UsernameTaken,
+    "uq_sys_user_email": EmailTaken,
+    "uq_sys_user_lower_email": EmailTaken,
+    "sys_user.email": EmailTaken,
+}
+
+
 @asynccontextmanager
 async def _unique_fields() -> AsyncIterator[None]:
-    """Two requests racing past the explicit duplicate check: the loser's unique violation
-    becomes the same 409 naming the field."""
+    """Two requests racing past the explicit duplicate check (SECURITY.md F17, `Alice` and
+    `alice` too): the loser's unique violation becomes the same 409 naming the field.
+
+    The constraint is read after the words that introduce it, never matched anywhere in the
+    message: the message also quotes the duplicate value, which may be any username (values
+    hold no whitespace, so they cannot fake those words)."""
     try:
         yield
     except IntegrityError as exc:
-        text = str(exc.orig).lower()
-        if "username" in text:
-            raise UsernameTaken() from None
-        if "email" in text:
-            raise EmailTaken() from None
+        for match in _UNIQUE_VIOLATED.finditer(str(exc.orig)):
+            conflict = _UNIQUE_FIELDS.get(match["name"])
+            if conflict is not None:
+                raise conflict() from None
         raise
 
 

@@ -12,14 +12,14 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.modules.system.user import repository as user_repo
-from app.modules.system.user.models import User
+from app.modules.system.user.models import User, user_position
 from tests.modules.system.user.helpers import (
     USERS,
     add_position,
     seed,
     superuser,
 )
-from tests.support.identity import create_dept, create_role
+from tests.support.identity import auth_headers, create_dept, create_role
 from tests.support.identity import create_user as make_user
 
 # ------------------------------------------------------------------------------ lists --
@@ -129,6 +129,61 @@ async def test_list_loads_links_for_the_whole_page(client: httpx.AsyncClient, ap
     rows = {i["username"]: (i["role_ids"], i["position_ids"]) for i in items["data"]["items"]}
     assert rows["bbb1"] == (sorted([r1, r2]), [pos])
     assert rows["bbb2"] == ([], [])
+
+
+async def test_list_items_equal_single_reads_and_a_page_past_the_end_keeps_the_total(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """The list builds its items from plain rows and counts in the page query
+    (`count(*) OVER ()`): each item is exactly the body `GET /users/{id}` answers (read
+    through the ORM), and a page past the end (no row to carry the count) still answers the
+    scoped total (§0 #3: the users of another department count nowhere)."""
+
+    async def build(db: AsyncSession) -> tuple[User, int]:
+        mine, other = await create_dept(db, name="Mine"), await create_dept(db, name="Other")
+        role = await create_role(
+            db, permissions=["system:user:list", "system:user:read"], data_scope="dept"
+        )
+        pos = await add_position(db, "listed")
+        caller = await make_user(db, username="scoped_caller", dept_id=mine.id, roles=[role])
+        for i in range(4):
+            user = await make_user(
+                db, username=f"mine{i}", email=f"Mine{i}@Example.com", dept_id=mine.id
+            )
+            if i % 2:
+                await db.execute(user_position.insert().values(user_id=user.id, position_id=pos.id))
+        for i in range(3):
+            await make_user(db, username=f"other{i}", dept_id=other.id)
+        return caller, role.id
+
+    caller, _ = await seed(app, build)
+    headers = await auth_headers(app, caller)
+    listed = (
+        await client.get(USERS, params={"sort": "username", "page_size": 3}, headers=headers)
+    ).json()["data"]
+    assert listed["total"] == 5  # the caller and mine0..mine3
+    assert [item["username"] for item in listed["items"]] == ["mine0", "mine1", "mine2"]
+    for item in listed["items"]:
+        single = await client.get(f"{USERS}/{item['id']}", headers=headers)
+        assert single.json()["data"] == item
+    second = (
+        await client.get(
+            USERS, params={"sort": "username", "page": 2, "page_size": 3}, headers=headers
+        )
+    ).json()["data"]
+    assert ([i["username"] for i in second["items"]], second["total"]) == (
+        ["mine3", "scoped_caller"],
+        5,
+    )
+    for page in (3, 50):
+        past = (
+            await client.get(USERS, params={"page": page, "page_size": 3}, headers=headers)
+        ).json()["data"]
+        assert (past["items"], past["total"], past["page"]) == ([], 5, page)
+    nothing = (await client.get(USERS, params={"username": "other"}, headers=headers)).json()[
+        "data"
+    ]
+    assert (nothing["items"], nothing["total"]) == ([], 0)
 
 
 # ----------------------------------------------------------------------------- export --

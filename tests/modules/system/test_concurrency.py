@@ -353,13 +353,13 @@ async def test_a_failure_between_the_user_and_its_roles_leaves_nothing(
         role = await create_role(db, code="granted")
     inserted: list[int] = []
 
-    async def fail_before_links(db: Any, user_id: int, role_ids: Any) -> None:
+    async def fail_before_links(db: Any, user_id: int, role_ids: Any, position_ids: Any) -> None:
         # The user row is flushed (it has an id) inside the request's transaction.
         assert (await db.execute(select(User.id).where(User.id == user_id))).scalar() == user_id
         inserted.append(user_id)
         raise RuntimeError("injected failure before the user-role insert")
 
-    monkeypatch.setattr(user_repository, "replace_roles", fail_before_links)
+    monkeypatch.setattr(user_repository, "add_links", fail_before_links)
     body = {"username": "halfway", "name": "Half", "password": GOOD_PASSWORD, "role_ids": [role.id]}
     response = await client.post(USERS, json=body, headers=headers)
     assert response.status_code == 500

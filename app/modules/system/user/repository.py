@@ -226,6 +226,19 @@ async def add(db: AsyncSession, user: User) -> User:
     return user
 
 
+async def add_links(
+    db: AsyncSession, user_id: int, role_ids: Sequence[int], position_ids: Sequence[int]
+) -> None:
+    """The links of a user who has none yet (a new one): inserts only, in ascending id order."""
+    roles, positions = sorted(set(role_ids)), sorted(set(position_ids))
+    if roles:
+        await db.execute(insert(user_role), [{"user_id": user_id, "role_id": i} for i in roles])
+    if positions:
+        await db.execute(
+            insert(user_position), [{"user_id": user_id, "position_id": i} for i in positions]
+        )
+
+
 async def replace_roles(db: AsyncSession, user_id: int, role_ids: Sequence[int]) -> None:
     """Delete, then insert in ascending id order (a stable lock order)."""
     await db.execute(delete(user_role).where(user_role.c.user_id == user_id))

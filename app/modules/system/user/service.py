@@ -75,28 +75,30 @@ async def to_read(db: AsyncSession, users: Sequence[User] | Sequence[Row[Any]]) 
     """Response bodies for `users` (ORM objects, or rows of `repo.READ_COLUMNS`); their role
     and position ids come in one query."""
     roles, positions = await repo.links(db, [user.id for user in users])
-    return [
-        UserRead(
-            id=user.id,
-            username=user.username,
-            name=user.name,
-            email=user.email,
-            phone=user.phone,
-            status=user.status,
-            is_superuser=user.is_superuser,
-            dept_id=user.dept_id,
-            role_ids=roles.get(user.id, []),
-            position_ids=positions.get(user.id, []),
-            remark=user.remark,
-            must_change_password=user.must_change_password,
-            mfa_enabled=user.mfa_enabled,
-            last_login_at=user.last_login_at,
-            version=user.version,
-            created_at=user.created_at,
-            updated_at=user.updated_at,
-        )
-        for user in users
-    ]
+    return [read_of(user, roles.get(user.id, []), positions.get(user.id, [])) for user in users]
+
+
+def read_of(user: User | Row[Any], role_ids: list[int], position_ids: list[int]) -> UserRead:
+    """The response body of `user` whose links are known (no query)."""
+    return UserRead(
+        id=user.id,
+        username=user.username,
+        name=user.name,
+        email=user.email,
+        phone=user.phone,
+        status=user.status,
+        is_superuser=user.is_superuser,
+        dept_id=user.dept_id,
+        role_ids=role_ids,
+        position_ids=position_ids,
+        remark=user.remark,
+        must_change_password=user.must_change_password,
+        mfa_enabled=user.mfa_enabled,
+        last_login_at=user.last_login_at,
+        version=user.version,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
 
 
 async def list_users(
@@ -282,9 +284,8 @@ async def create_user(
         user = await repo.add(
             db, new_user(data, password_hash, created_by=principal.user_id, now=now)
         )
-    await repo.replace_roles(db, user.id, data.role_ids)
-    await repo.replace_positions(db, user.id, data.position_ids)
-    created_user = (await to_read(db, [user]))[0]
+    await repo.add_links(db, user.id, data.role_ids, data.position_ids)
+    created_user = read_of(user, data.role_ids, data.position_ids)  # ascending, unique
     await record_change(
         db, entity="user", entity_id=user.id, action="create", after=created_user.model_dump()
     )
@@ -295,11 +296,11 @@ async def update_user(
     db: AsyncSession, cache: Cache, principal: Principal, user_id: int, data: UserUpdate
 ) -> UserRead:
     user = await _load_target(db, principal, user_id)
-    before = (await to_read(db, [user]))[0]
-    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
-    check_version(changes.pop("version", None), user.version)  # read under the row lock
     roles, positions = await repo.links(db, [user.id])
     old_roles, old_positions = roles.get(user.id, []), positions.get(user.id, [])
+    before = read_of(user, old_roles, old_positions)
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    check_version(changes.pop("version", None), user.version)  # read under the row lock
     new_roles: list[int] = changes.pop("role_ids", old_roles)
     new_positions: list[int] = changes.pop("position_ids", old_positions)
     new_dept: int | None = changes.get("dept_id", user.dept_id)
@@ -345,7 +346,7 @@ async def update_user(
         )
     if roles_changed or dept_changed or status_changed:
         await authz.invalidate_user(cache, user.id, db)
-    after = (await to_read(db, [user]))[0]
+    after = read_of(user, new_roles, new_positions)  # both ascending and unique (IdList)
     await record_change(
         db,
         entity="user",

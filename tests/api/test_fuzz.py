@@ -18,9 +18,18 @@ The run is bounded and reproducible: a fixed seed, derandomized generation and a
 of examples per operation (fewer when TEST_DATABASE_URL points at a server, where each request
 costs more). The number of generated cases is printed in the terminal summary and asserted.
 
-Schemathesis sends the requests through its own ASGI client, which runs the app (and its
-lifespan) on an event loop thread of its own; the app here is therefore a separate instance on
-a database of its own, not the session `app` fixture, whose engine lives on pytest's loop.
+Schemathesis sends the requests through its own ASGI client, which runs the app on an event
+loop thread of its own (its "portal"); the app here is therefore a separate instance on a
+database of its own, not the session `app` fixture, whose engine lives on pytest's loop.
+
+The `fuzz_app` fixture runs the app's lifespan itself, on that portal, for the whole module.
+Schemathesis would start a lifespan on the first request of each test and end it after each
+test (its pytest plugin calls `shutdown_lifespans()` on every test's teardown), while the
+helpers here (identities, the deleted-resource checks over httpx) use the app's engine and
+cache outside any of those lifespans: the connections they opened after the last shutdown
+were never closed, and Python collected them during a later test (a `ResourceWarning`).
+Schemathesis is given `LifespanOwned(app)`, which acknowledges its lifespan events and leaves
+the app's own alone.
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,6 +47,7 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from hypothesis import strategies as st
 from schemathesis import BaseSchema
@@ -95,18 +105,65 @@ def _run(fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
     return result
 
 
+# Bounds for the app's startup and shutdown (a loaded CI machine may flush audit writers slowly).
+LIFESPAN_TIMEOUT = 60.0
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class LifespanOwned:
+    """The app as Schemathesis sees it: HTTP goes to the app; lifespan events are acknowledged
+    here, because `fuzz_app` runs the app's lifespan itself, once for the whole module."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Built here, on the portal's loop: LifespanManager detects the async library it runs on.
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
+        yield
+
+
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     with temporary_database(tmp_path_factory.mktemp("fuzz-db"), "fuzz") as url:
         migrations.upgrade(url)
         application = create_app(make_settings(url))
-        yield application
-        schemathesis_asgi.shutdown_lifespans()
+        # Started and ended on the portal's loop, where every request and helper runs: the
+        # shutdown closes the cache and disposes of the engine on the loop that opened them.
+        with schemathesis_asgi._get_portal().wrap_async_context_manager(_lifespan(application)):
+            yield application
+            _run(application.state.cache.delete_pattern, "*")
+        # Nothing may use the engine after the shutdown disposed of it: a connection opened
+        # then would stay open until Python collects it, in some later test.
+        pool = application.state.engine.pool
+        assert (pool.checkedin(), pool.checkedout()) == (0, 0), pool.status()
 
 
 @pytest.fixture(scope="module")
 def fuzz_schema(fuzz_app: FastAPI) -> BaseSchema:
-    schema: BaseSchema = schemathesis.openapi.from_asgi(OPENAPI_PATH, fuzz_app, config=_config())
+    schema: BaseSchema = schemathesis.openapi.from_asgi(
+        OPENAPI_PATH, LifespanOwned(fuzz_app), config=_config()
+    )
     for path in EXCLUDED_PATHS:
         schema = schema.exclude(path=path)
     return schema
@@ -318,6 +375,12 @@ async def _job_body(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[
     }
 
 
+async def _menu_body(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, Any]:
+    # The rules across fields (a directory or menu needs a title, a button a permission code
+    # and no route) are not in the schema; most generated bodies break one of them.
+    return {"json": {"type": "menu", "title": "Stays deleted"}}
+
+
 # collection -> coroutine giving httpx keyword arguments for a POST that must succeed.
 FIXTURE_BODIES: dict[
     str,
@@ -331,6 +394,7 @@ async def _fixture_files(client: httpx.AsyncClient, headers: dict[str, str]) -> 
 
 FIXTURE_BODIES["/api/v1/files"] = _fixture_files
 FIXTURE_BODIES["/api/v1/system/dict-data"] = _dict_data_body
+FIXTURE_BODIES["/api/v1/system/menus"] = _menu_body
 FIXTURE_BODIES["/api/v1/scheduler/jobs"] = _job_body
 
 

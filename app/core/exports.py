@@ -5,13 +5,13 @@ rendered as xlsx or CSV by `app.core.excel`, with bounded memory whatever the ro
     async def export_things(request: Request, format: ExportFormat = "xlsx", ...):
         stmt = repo.filtered(...)                        # the list's own filters and scope
         rows = keyset_batches(request.app.state.sessionmaker, stmt, Thing.id, to_row)
-        return export_response(format, COLUMNS, rows, "things")
+        return await export_response(format, COLUMNS, rows, "things")
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Select
@@ -22,6 +22,7 @@ from app.core.excel import Column, stream_csv, stream_xlsx
 from app.core.excel.cells import XLSX_MEDIA_TYPE
 from app.core.responses import error_responses
 
+T = TypeVar("T")
 ExportFormat = Literal["xlsx", "csv"]
 BATCH_SIZE = 1000
 # OpenAPI `responses=` of an export route: the two file types and the usual errors.
@@ -57,13 +58,37 @@ async def keyset_batches(
             last = getattr(rows[-1], key.key)
 
 
-def export_response(
+async def read_ahead(items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """`items` with its first item already read.
+
+    A streamed answer starts (status 200, headers sent) before its body is produced, so an
+    error in the body's first query -- the database down, a value it refuses (a NUL byte on
+    PostgreSQL) -- could only cut the download short. Read ahead in the route, the first
+    query fails there and becomes the route's error answer (503, 422) instead."""
+    try:
+        first = await anext(items)
+    except StopAsyncIteration:
+        return _chain(None, items)
+    return _chain((first,), items)
+
+
+async def _chain(first: tuple[T] | None, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    if first is None:
+        return
+    yield first[0]
+    async for item in rest:
+        yield item
+
+
+async def export_response(
     file_format: ExportFormat,
     columns: Sequence[Column],
     batches: AsyncIterator[list[Sequence[object]]],
     filename: str,
 ) -> StreamingResponse:
-    """A download of `batches` as `<filename>.xlsx` or `.csv`."""
+    """A download of `batches` as `<filename>.xlsx` or `.csv`; the first batch is read before
+    the response starts (`read_ahead`)."""
+    batches = await read_ahead(batches)
     if file_format == "csv":
         body: AsyncIterator[Any] = stream_csv(columns, batches)
         media_type = "text/csv; charset=utf-8"

@@ -94,7 +94,11 @@ TriggerSpec = Annotated[
 
 
 def _args_size(value: dict[str, Any]) -> dict[str, Any]:
-    if len(orjson.dumps(value)) > MAX_ARGS_BYTES:
+    try:
+        encoded = orjson.dumps(value)
+    except orjson.JSONEncodeError:  # a lone surrogate (`"\ud800"`) in a key or a value
+        raise ValueError("must be valid UTF-8 text") from None
+    if len(encoded) > MAX_ARGS_BYTES:
         raise ValueError(f"at most {MAX_ARGS_BYTES} bytes of JSON")
     return value
 

@@ -115,7 +115,7 @@ async def export_login_logs(
     batches = keyset_batches(
         request.app.state.sessionmaker, repo.filtered(**filters.values), LoginLog.id, _export_row
     )
-    return export_response(file_format, EXPORT_COLUMNS, batches, "login-log")
+    return await export_response(file_format, EXPORT_COLUMNS, batches, "login-log")
 
 
 @router.delete("", responses=error_responses(401, 403, 422))

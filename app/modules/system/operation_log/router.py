@@ -141,7 +141,7 @@ async def export_operation_logs(
         OperationLog.id,
         _export_row,
     )
-    return export_response(file_format, EXPORT_COLUMNS, batches, "operation-log")
+    return await export_response(file_format, EXPORT_COLUMNS, batches, "operation-log")
 
 
 @router.get("/{log_id}", responses=error_responses(401, 403, 404))

@@ -19,7 +19,7 @@ from app.core.errors import BadRequest, Conflict
 from app.core.security.passwords import PasswordHasher
 from app.modules.system.user import repository as repo
 from app.modules.system.user.schemas import UserFilters, UserImportReport
-from app.modules.system.user.transfer import Progress, export_xlsx, import_users
+from app.modules.system.user.transfer import Progress, export_rows, export_xlsx, import_users
 
 OPERATOR = Principal(
     user_id=0,
@@ -55,7 +55,7 @@ async def export_to_file(settings: Settings, path: Path, progress: Progress | No
         async with sessionmaker() as db:
             conditions = await repo.scoped_conditions(db, OPERATOR, UserFilters())
         async with handle:
-            async for chunk in export_xlsx(sessionmaker, conditions, counting):
+            async for chunk in export_xlsx(export_rows(sessionmaker, conditions, counting)):
                 await handle.write(chunk)
         await partial.replace(path)
     finally:

@@ -413,14 +413,22 @@ def csv_cell(value: object) -> str:
     return csv_text(value)
 
 
-async def export_csv(
+async def csv_rows(
     sessionmaker: async_sessionmaker[AsyncSession],
     conditions: Sequence[ColumnElement[bool]],
-) -> AsyncIterator[str]:
-    """The CSV export, produced batch by batch while it is sent.
+) -> AsyncIterator[Sequence[Sequence[object]]]:
+    """The rows of the CSV export, a batch at a time.
 
     It runs after the request's own session has closed, so it reads in a session of its own.
     """
+    columns = [getattr(User, name) for name in EXPORT_COLUMNS[1:]]
+    async with sessionmaker() as db:
+        async for batch in repo.iter_batches(db, conditions, columns, batch_size=repo.EXPORT_BATCH):
+            yield batch
+
+
+async def export_csv(batches: AsyncIterator[Sequence[Sequence[object]]]) -> AsyncIterator[str]:
+    """The CSV file of `batches` (from `csv_rows`), produced batch by batch while it is sent."""
 
     def render(rows: Sequence[Sequence[object]]) -> str:
         buffer = io.StringIO()
@@ -429,7 +437,5 @@ async def export_csv(
         return buffer.getvalue()
 
     yield "\ufeff" + render([EXPORT_COLUMNS])  # the BOM makes Excel read UTF-8
-    columns = [getattr(User, name) for name in EXPORT_COLUMNS[1:]]
-    async with sessionmaker() as db:
-        async for batch in repo.iter_batches(db, conditions, columns, batch_size=repo.EXPORT_BATCH):
-            yield render(batch)
+    async for batch in batches:
+        yield render(batch)

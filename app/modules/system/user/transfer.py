@@ -95,11 +95,16 @@ _FILE_FIELD = {"dept_id": "dept_code", "role_ids": "role_codes", "position_ids":
 # --------------------------------------------------------------------------- export --
 
 
-async def _export_rows(
+async def export_rows(
     sessionmaker: async_sessionmaker[AsyncSession],
     conditions: Sequence[ColumnElement[bool]],
-    progress: Progress | None,
+    progress: Progress | None = None,
 ) -> AsyncIterator[list[tuple[object, ...]]]:
+    """The rows of the xlsx export of the users matching `conditions` (from
+    `service.export_conditions`), a batch at a time.
+
+    It runs after the request's own session has closed, so it reads in a session of its own.
+    """
     done = 0
     dept_codes: dict[int, str] = {}
     async with sessionmaker() as db:
@@ -118,18 +123,9 @@ async def _export_rows(
                 progress("exported", done)
 
 
-def export_xlsx(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    conditions: Sequence[ColumnElement[bool]],
-    progress: Progress | None = None,
-) -> AsyncGenerator[bytes, None]:
-    """The xlsx export of the users matching `conditions` (from `service.export_conditions`).
-
-    It runs after the request's own session has closed, so it reads in a session of its own.
-    """
-    return stream_xlsx(
-        EXPORT_COLUMNS, _export_rows(sessionmaker, conditions, progress), sheet_title="Users"
-    )
+def export_xlsx(rows: AsyncIterator[list[tuple[object, ...]]]) -> AsyncGenerator[bytes, None]:
+    """The xlsx file of `rows` (from `export_rows`)."""
+    return stream_xlsx(EXPORT_COLUMNS, rows, sheet_title="Users")
 
 
 async def template() -> bytes:

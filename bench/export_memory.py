@@ -7,8 +7,9 @@
 1. A child process (`--setup-only`) migrates the database and inserts the users in bulk (one
    precomputed password hash, a department and a role each), so none of that is counted.
 2. This process then runs the export through the code path of `GET /users/export?format=xlsx`:
-   `service.export_conditions` (superuser, no filters) and `transfer.export_xlsx`, the async
-   generator the route streams, consuming and discarding the bytes.
+   `service.export_conditions` (superuser, no filters), `transfer.export_rows` and
+   `transfer.export_xlsx`, the async generator the route streams, consuming and discarding
+   the bytes.
 3. Peak RSS is the kernel's high-water mark for this process (`VmHWM`, and `ru_maxrss`); a
    sampler thread also records the largest `VmRSS` seen. The result is PASS when the peak
    stays under the limit (150 MB by default).
@@ -178,7 +179,8 @@ async def export(database_url: str, data_dir: Path) -> tuple[int, int]:
     try:
         async with sessionmaker() as db:
             conditions = await service.export_conditions(db, principal, UserFilters())
-        async for chunk in transfer.export_xlsx(sessionmaker, conditions, progress):
+        rows = transfer.export_rows(sessionmaker, conditions, progress)
+        async for chunk in transfer.export_xlsx(rows):
             size += len(chunk)
     finally:
         await engine.dispose()

@@ -57,13 +57,15 @@ async def list_for_tree(
 
 
 async def get_visible(
-    db: AsyncSession, principal: Principal, dept_id: int, *, for_update: bool = False
+    db: AsyncSession, principal: Principal, dept_id: int, *, for_share: bool = False
 ) -> Dept | None:
-    """The department if the caller may see it; `for_update` also locks the row (PostgreSQL,
-    MySQL) and reloads it, in the same query."""
+    """The department if the caller may see it; `for_share` also takes a shared row lock
+    (PostgreSQL `FOR SHARE`, MySQL `LOCK IN SHARE MODE`) and reloads the row, in the same
+    query: its path cannot change (a move locks it `FOR UPDATE`) until the transaction ends,
+    while other creates under it, which only share the lock, go on at the same time."""
     statement = _visible(principal).where(Dept.id == dept_id)
-    if for_update:
-        statement = statement.with_for_update().execution_options(populate_existing=True)
+    if for_share:
+        statement = statement.with_for_update(read=True).execution_options(populate_existing=True)
     return (await db.execute(statement)).scalars().first()
 
 
@@ -111,7 +113,7 @@ async def has_users(db: AsyncSession, dept_id: int) -> bool:
 async def add(db: AsyncSession, dept: Dept, parent: Dept | None) -> Dept:
     """Insert `dept` and give it its path (which holds its own id, known after the insert).
 
-    The caller has locked `parent` (`get_visible(..., for_update=True)`), so its path cannot
+    The caller has locked `parent` (`get_visible(..., for_share=True)`), so its path cannot
     change under us -- except on SQLite, which has no row locks: there the path is read
     again after the insert, which took the database's write lock.
     """

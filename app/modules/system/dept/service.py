@@ -73,7 +73,8 @@ async def _parent(
     db: AsyncSession, principal: Principal, parent_id: int | None, *, lock: bool = False
 ) -> Dept | None:
     """The department to place something under: visible to the caller, or a 422; `lock`
-    also locks it (one query), so its path cannot change until the transaction ends.
+    also takes a shared lock on it (one query), so its path cannot change until the
+    transaction ends while creates under the same parent still run side by side.
 
     Only callers who see every department may place one at the top level (it would fall
     outside any narrower scope).
@@ -82,7 +83,7 @@ async def _parent(
         if not repo.unrestricted(principal):
             raise RootDeptNotAllowed()
         return None
-    parent = await repo.get_visible(db, principal, parent_id, for_update=lock)
+    parent = await repo.get_visible(db, principal, parent_id, for_share=lock)
     if parent is None:
         raise ParentDeptNotFound()
     return parent

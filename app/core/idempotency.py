@@ -294,6 +294,18 @@ async def _refuse(
     await response(scope, receive, send)
 
 
+async def _unavailable(scope: Scope, receive: Receive, send: Send, dependency: str) -> None:
+    """503 naming the dependency, as the app's own handlers answer an outage."""
+    await _refuse(
+        scope,
+        receive,
+        send,
+        503,
+        f"Service temporarily unavailable: {dependency}",
+        headers={"Retry-After": "5"},
+    )
+
+
 class IdempotencyMiddleware:
     """Honours `Idempotency-Key` on idempotent POST routes (see the module docstring)."""
 
@@ -359,14 +371,7 @@ class IdempotencyMiddleware:
                     await cache.release_lock(name, token)
             log.warning("idempotency_unavailable", reason="cache unavailable")
             # Running it unguarded could create twice: fail closed (docs/resilience.md).
-            await _refuse(
-                scope,
-                receive,
-                send,
-                503,
-                "Service temporarily unavailable: cache",
-                headers={"Retry-After": "5"},
-            )
+            await _unavailable(scope, receive, send, "cache")
             return
         record = _Record.load(raw) if raw is not None else None
         if record is not None:
@@ -537,26 +542,12 @@ async def _signed_in(scope: Scope, receive: Receive, send: Send, access_token: s
         if await guard(scope["app"], access_token):
             return True
     except CacheUnavailableError:
-        await _refuse(
-            scope,
-            receive,
-            send,
-            503,
-            "Service temporarily unavailable: cache",
-            headers={"Retry-After": "5"},
-        )
+        await _unavailable(scope, receive, send, "cache")
         return False
     except Exception as exc:  # the cold path reads the session row
         if not is_dependency_outage(exc):
             raise
-        await _refuse(
-            scope,
-            receive,
-            send,
-            503,
-            "Service temporarily unavailable: database",
-            headers={"Retry-After": "5"},
-        )
+        await _unavailable(scope, receive, send, "database")
         return False
     log.info("idempotent_replay_refused", reason="session ended")
     # What the route itself answers for this token (app.modules.auth.deps.get_principal).

@@ -22,7 +22,17 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, TypeDecorator, event
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    TypeDecorator,
+    event,
+    func,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -53,6 +63,26 @@ class Base(DeclarativeBase):
     """Declarative base of every model; its metadata carries the constraint naming convention."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Databases whose plain unique indexes compare text case-sensitively: there a value that must
+# be unique regardless of case gets a unique index on `lower(column)` too. MariaDB/MySQL need
+# none: their `utf8mb4_*_ci` collations already compare without case (and MariaDB has no
+# expression indexes).
+CASE_SENSITIVE_DIALECTS = ("postgresql", "sqlite")
+
+
+def unique_ignoring_case(column: Any) -> Index:
+    """A unique index on `lower(column)` where the database needs one (SECURITY.md F17: two
+    concurrent creates of `Alice` and `alice` give one 201 and one 409). Named
+    `uq_<table>_lower_<column>`; lookups must compare `lower(column)`, the indexed expression.
+    `migrations/env.py` leaves it out of `alembic check` on the other databases."""
+    name = f"uq_{column.table.name}_lower_{column.name}"
+    # `ddl_if` takes a tuple of dialect names (`DDLIf._should_execute`); its annotation says
+    # `str`.
+    return Index(name, func.lower(column), unique=True).ddl_if(
+        dialect=CASE_SENSITIVE_DIALECTS  # type: ignore[arg-type]
+    )
 
 
 # 64-bit ids on PostgreSQL/MySQL; SQLite only auto-increments an INTEGER PRIMARY KEY.

@@ -14,8 +14,10 @@ from typing import Any, ClassVar
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Column
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import exc as sa_orm_exc
+from sqlalchemy.sql import visitors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -166,6 +168,7 @@ async def _http_exception(_request: Request, exc: Exception) -> Response:
 _CONSTRAINT_PATTERNS = (
     re.compile(r'constraint "(?P<name>[\w]+)"'),  # PostgreSQL
     re.compile(r"for key '(?:[\w]+\.)?(?P<name>[\w]+)'"),  # MySQL / MariaDB
+    re.compile(r"UNIQUE constraint failed: index '(?P<name>[\w]+)'"),  # SQLite, an expression
     re.compile(r"UNIQUE constraint failed: (?P<cols>[\w.]+(?:, [\w.]+)*)"),  # SQLite
 )
 
@@ -180,7 +183,14 @@ def _constraint_columns(name: str) -> list[str]:
                 return [column.name for column in getattr(constraint, "columns", ())]
         for index in table.indexes:
             if index.name == name:
-                return [column.name for column in index.columns]
+                # An index on `lower(code)` names the column inside the expression.
+                return [
+                    element.name
+                    for expression in index.expressions
+                    if not isinstance(expression, str)
+                    for element in visitors.iterate(expression)
+                    if isinstance(element, Column)
+                ]
     return []
 
 

@@ -28,6 +28,7 @@ from app.modules.system.dept.models import Dept
 from app.modules.system.menu.models import Menu
 from app.modules.system.operation_log.models import ChangeLog, OperationLog
 from app.modules.system.operation_log.recorder import writer_for as operation_log_writer
+from app.modules.system.position.models import Position
 from app.modules.system.role.models import Role, role_menu
 from app.modules.system.user import repository as user_repository
 from app.modules.system.user.models import User, user_role
@@ -37,6 +38,7 @@ from tests.support.identity import create_role, superuser_headers
 
 USERS = "/api/v1/system/users"
 ROLES = "/api/v1/system/roles"
+POSITIONS = "/api/v1/system/positions"
 MENUS = "/api/v1/system/menus"
 DEPTS = "/api/v1/system/depts"
 RACERS = 20
@@ -100,6 +102,39 @@ async def test_concurrent_creates_of_one_unique_value_give_one_201(
         if response.status_code == 409:
             assert fields(response) == [case.field], response.json()
     assert await count(app, case.rows()) == 1
+
+
+CODED = {"dept": DEPTS, "role": ROLES, "position": POSITIONS}
+CODED_MODELS: dict[str, Any] = {"dept": Dept, "role": Role, "position": Position}
+
+
+def case_variant(text: str, n: int) -> str:
+    """The n-th mix of upper and lower case of `text` (n = 0: as it is)."""
+    return "".join(c.upper() if n >> i & 1 else c for i, c in enumerate(text))
+
+
+@pytest.mark.parametrize("resource", CODED.keys())
+async def test_concurrent_creates_of_case_variants_of_one_code_give_one_201(
+    app: FastAPI, client: httpx.AsyncClient, resource: str
+) -> None:
+    """SECURITY.md §5.3 F17, case variants: 20 concurrent creates of `racing`, `Racing`,
+    `rAcing`, ... give one 201 and nineteen 409 naming `code`; one row. The check before the
+    insert cannot settle it; the unique index on `lower(code)` (PostgreSQL, SQLite) or the
+    case-insensitive collation (MariaDB) does."""
+    headers = await superuser_headers(app)
+    bodies = [{"name": f"Racing {n}", "code": case_variant("racing", n)} for n in range(RACERS)]
+    assert len({body["code"] for body in bodies}) == RACERS
+    responses = await asyncio.gather(
+        *(client.post(CODED[resource], json=body, headers=headers) for body in bodies)
+    )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] + [409] * (RACERS - 1), statuses
+    for response in responses:
+        if response.status_code == 409:
+            assert fields(response) == ["code"], response.json()
+    model = CODED_MODELS[resource]
+    rows = select(func.count()).select_from(model).where(func.lower(model.code) == "racing")
+    assert await count(app, rows) == 1
 
 
 # ---------------------------------------------------------------- F16: lost updates --

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base, BigId, TimestampMixin
+from app.core.database import Base, BigId, TimestampMixin, unique_ignoring_case
 
 
 class Dept(TimestampMixin, Base):
@@ -28,3 +28,7 @@ class Dept(TimestampMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+# Department codes are unique regardless of case (SECURITY.md F17), in the database too.
+unique_ignoring_case(Dept.__table__.c.code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base, BigId, TimestampMixin
+from app.core.database import Base, BigId, TimestampMixin, unique_ignoring_case
 
 
 class Position(TimestampMixin, Base):
@@ -19,3 +19,7 @@ class Position(TimestampMixin, Base):
     sort: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default="active")
     remark: Mapped[str | None] = mapped_column(String(500))
+
+
+# Position codes are unique regardless of case (SECURITY.md F17), in the database too.
+unique_ignoring_case(Position.__table__.c.code)

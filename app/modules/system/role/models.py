@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base, BigId, TimestampMixin
+from app.core.database import Base, BigId, TimestampMixin, unique_ignoring_case
 
 role_menu = Table(
     "sys_role_menu",
@@ -40,3 +40,7 @@ class Role(TimestampMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+# Role codes are unique regardless of case (SECURITY.md F17), in the database too.
+unique_ignoring_case(Role.__table__.c.code)

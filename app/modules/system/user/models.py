@@ -9,16 +9,14 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
-    Index,
     Integer,
     String,
     Table,
     Text,
-    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.database import Base, BigId, TimestampMixin, UtcDateTime
+from app.core.database import Base, BigId, TimestampMixin, UtcDateTime, unique_ignoring_case
 
 user_role = Table(
     "sys_user_role",
@@ -67,14 +65,6 @@ class User(TimestampMixin, Base):
 
 # Usernames and e-mail addresses are unique regardless of case (SECURITY.md F17): the service
 # checks `lower(...)` first, and these indexes settle the race between two creates of `Alice`
-# and `alice`. Lookups compare `lower(column)`, the indexed expression. MariaDB/MySQL need none:
-# their `utf8mb4_*_ci` collations already make the plain unique indexes case-insensitive (and
-# MariaDB has no expression indexes).
-CASE_INSENSITIVE_DIALECTS = ("postgresql", "sqlite")
-# `ddl_if` takes a tuple of dialect names (`DDLIf._should_execute`); its annotation says `str`.
-Index("uq_sys_user_lower_username", func.lower(User.username), unique=True).ddl_if(
-    dialect=CASE_INSENSITIVE_DIALECTS  # type: ignore[arg-type]
-)
-Index("uq_sys_user_lower_email", func.lower(User.email), unique=True).ddl_if(
-    dialect=CASE_INSENSITIVE_DIALECTS  # type: ignore[arg-type]
-)
+# and `alice`.
+unique_ignoring_case(User.__table__.c.username)
+unique_ignoring_case(User.__table__.c.email)

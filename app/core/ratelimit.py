@@ -24,6 +24,7 @@ from app.core.cache import Cache, CacheUnavailableError
 from app.core.config import Settings
 from app.core.errors import TooManyRequests
 from app.core.responses import error_response
+from app.core.retry import is_rerun
 
 log = structlog.get_logger("app.ratelimit")
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600}
@@ -82,7 +83,7 @@ class RateLimitMiddleware:
 async def check_user_limit(request: Request, user_id: int) -> None:
     """The per-user limit (called once the caller is known)."""
     settings: Settings = request.app.state.settings
-    if not settings.rate_limit_enabled:
+    if not settings.rate_limit_enabled or is_rerun(request.scope):
         return
     wait = await hit(
         request.app.state.cache, f"user:{user_id}", Rate.parse(settings.rate_limit_per_user)
@@ -96,8 +97,8 @@ def limit(rate: str, *, per: str = "ip") -> Callable[[Request], Awaitable[None]]
     parsed = Rate.parse(rate)
 
     async def dependency(request: Request) -> None:
-        if not request.app.state.settings.rate_limit_enabled:
-            return
+        if not request.app.state.settings.rate_limit_enabled or is_rerun(request.scope):
+            return  # a server-side re-run of a request counts once (app/core/retry.py)
         principal = getattr(request.state, "principal", None)
         who = (
             f"user:{principal.user_id}"

@@ -74,6 +74,13 @@ def mark_conflict(scope: Scope | None) -> bool:
     return not attempt.last
 
 
+def is_rerun(scope: Scope) -> bool:
+    """True for the second and later attempts of a request: what its first attempt already
+    counted (rate limits) is not counted again."""
+    attempt = scope.get(SCOPE_KEY)
+    return isinstance(attempt, Attempt) and attempt.number > 1
+
+
 # ------------------------------------------------------------------------ request bodies --
 
 

@@ -19,7 +19,8 @@ be served with `--env=prod`.
   is changed by another connection before this one updates it), a deadlock on MySQL/MariaDB
   (1213: two connections lock two rows in opposite order; the other one has written more, so
   InnoDB rolls this one back), and on SQLite, which cannot deadlock, the driver error MariaDB
-  would raise. Every attempt registers an `after_commit` callback first. `GET
+  would raise. Every attempt registers an `after_commit` callback first; with
+  `RATE_LIMIT_ENABLED` the route allows `CONFLICT_RATE` (2/hour) per client. `GET
   /__test/conflict?tag=` counts an attempt and always raises that deadlock error (a safe
   method: never retried); `GET /__test/conflict/<tag>` tells how many attempts ran and whose
   `after_commit` ran (SECURITY.md F18, tests/core/test_retry.py).
@@ -47,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.core.access import public
 from app.core.database import SessionDep, UtcDateTime, after_commit, utcnow
 from app.core.deps import EngineDep
+from app.core.ratelimit import limit
 from app.core.responses import Envelope, error_responses, ok
 
 MAX_SLOW_MS = 30_000
@@ -148,6 +150,7 @@ async def worker(
 TAG = Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="Names the rows and the counter")
 # Per tag, in this process: attempts started, and the attempts whose after_commit ran.
 _conflict_attempts: dict[str, int] = {}
+CONFLICT_RATE = "2/hour"
 _conflict_commits: dict[str, list[int]] = {}
 # Bound of the wait for the other connection to queue for our lock (MariaDB).
 _LOCK_WAIT_SECONDS = 10.0
@@ -262,7 +265,12 @@ async def _committed(tag: str, attempt: int) -> None:
     _conflict_commits.setdefault(tag, []).append(attempt)
 
 
-@router.post("/conflict", responses=error_responses(409, 422, 503))
+@router.post(
+    "/conflict",
+    responses=error_responses(409, 422, 429, 503),
+    # Counted once per request however often the server runs it (with RATE_LIMIT_ENABLED).
+    dependencies=[Depends(limit(CONFLICT_RATE))],
+)
 async def conflict(
     db: SessionDep,
     engine: EngineDep,

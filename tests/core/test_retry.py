@@ -135,6 +135,27 @@ async def test_a_conflicting_write_is_run_again_and_commits_once(
     assert retries_counted(retry_app) - before == 2
 
 
+async def test_a_retried_request_counts_once_against_rate_limits(
+    settings: Settings, app: FastAPI
+) -> None:
+    """The conflict route allows 2 requests an hour per client (`CONFLICT_RATE`); one request
+    run three times by the server is one request, not three (API4: the limit is the
+    client's, the retries are ours)."""
+    limited = create_app(
+        make_settings(settings.database_url, enable_test_routes=True, rate_limit_enabled=True)
+    )
+    async with LifespanManager(limited):
+        async for client in _client(limited):
+            tag = new_tag()
+            response = await conflict(client, tag, fail=2)
+            assert response.status_code == 200, response.text
+            assert (await state(client, tag))["attempts"] == 3
+            second = await conflict(client, new_tag(), fail=0)
+            assert second.status_code == 200, second.text
+            third = await conflict(client, new_tag(), fail=0)
+            assert third.status_code == 429, third.text  # the limit itself still holds
+
+
 async def test_after_the_last_attempt_the_client_gets_409_with_retry_after(
     retry_app: FastAPI, http: httpx.AsyncClient
 ) -> None:

@@ -74,21 +74,21 @@ def guarded(action: Callable[[], T]) -> T:
     file could not be used."""
     from sqlalchemy.exc import DBAPIError
 
-    from app.core.errors import is_dependency_outage
-
     try:
         return action()
     except ConfigError as exc:  # e.g. a module in MODULES that does not exist
         fail(str(exc))
     except (DBAPIError, OSError) as exc:
-        fail(failure_line(exc, is_dependency_outage(exc)), 1)
+        fail(failure_line(exc), 1)
 
 
-def failure_line(exc: BaseException, outage: bool) -> str:
+def failure_line(exc: BaseException) -> str:
+    from app.core.errors import is_dependency_outage
+
     first = (str(exc).splitlines() or [""])[0][:200]
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"cannot use {exc.filename}: {exc.strerror or first}"
-    kind = "database unreachable" if outage else "database error"
+    kind = "database unreachable" if is_dependency_outage(exc) else "database error"
     return f"{kind}: {type(exc).__name__}: {first}"
 
 

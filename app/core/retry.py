@@ -118,15 +118,35 @@ async def buffer_body(receive: Receive, limit: int) -> BufferedBody:
             return body
 
 
+class Replay:
+    """Request messages read up front, handed out again to each reader in order, then the real
+    `receive` for what comes next; a disconnect seen by one reader is remembered for the next
+    ones (each attempt of a retried request is a reader)."""
+
+    def __init__(self, messages: list[Message], receive: Receive) -> None:
+        self._messages = messages
+        self._receive = receive
+        self._disconnect: Message | None = None
+
+    def reader(self) -> Receive:
+        pending = list(self._messages)
+
+        async def receive() -> Message:
+            if pending:
+                return pending.pop(0)
+            if self._disconnect is None:
+                message = await self._receive()
+                if message["type"] != "http.disconnect":
+                    return message
+                self._disconnect = message
+            return self._disconnect
+
+        return receive
+
+
 def replay(messages: list[Message], receive: Receive) -> Receive:
-    """A `receive` that hands out `messages` first (without consuming the list), then asks
-    `receive` for what comes next (the disconnect)."""
-    pending = list(messages)
-
-    async def replaying() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replaying
+    """A `receive` that hands out `messages` first, then asks `receive` (one reader)."""
+    return Replay(messages, receive).reader()
 
 
 # --------------------------------------------------------------------------- middleware --
@@ -155,31 +175,6 @@ def _publish(scope: Scope, attempt_scope: Scope) -> None:
     scope.update((key, value) for key, value in attempt_scope.items() if key != SCOPE_KEY)
 
 
-class _Receiver:
-    """The client side of every attempt: the buffered body, then the real `receive`; a
-    disconnect seen by one attempt is remembered for the next ones."""
-
-    def __init__(self, messages: list[Message], receive: Receive) -> None:
-        self._messages = messages
-        self._receive = receive
-        self._disconnect: Message | None = None
-
-    def for_attempt(self) -> Receive:
-        pending = list(self._messages)
-
-        async def receive() -> Message:
-            if pending:
-                return pending.pop(0)
-            if self._disconnect is None:
-                message = await self._receive()
-                if message["type"] != "http.disconnect":
-                    return message
-                self._disconnect = message
-            return self._disconnect
-
-        return receive
-
-
 class TransactionRetryMiddleware:
     """Re-runs an unsafe request whose transaction the database broke (see the module
     docstring), up to `attempts` attempts in all."""
@@ -202,11 +197,11 @@ class TransactionRetryMiddleware:
         if not body.complete:  # streamed past the limit, or the client left: run it once
             await self.app(scope, replay(body.messages, receive), send)
             return
-        receiver = _Receiver(body.messages, receive)
+        receiver = Replay(body.messages, receive)
         for number in range(1, self.attempts + 1):
             attempt = Attempt(number=number, last=number == self.attempts)
             attempt_scope = _attempt_scope(scope, attempt)
-            if not await self._run(scope, attempt_scope, receiver.for_attempt(), send):
+            if not await self._run(scope, attempt_scope, receiver.reader(), send):
                 return
             route = route_template(attempt_scope)
             log.info(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter, Depends, FastAPI, Query
-from sqlalchemy import Float, cast, delete, event, select, text, update
+from sqlalchemy import Float, cast, delete, select, text, update
 
 from app.core.config import Settings
 from app.core.database import SessionDep
@@ -28,6 +28,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, ok
 from tests.conftest import check_envelope
 from tests.support.probe import ProbeBase, Widget, WidgetRead, create_probe_app
+from tests.support.queries import counting
 
 
 async def _seed(probe: httpx.AsyncClient, names: list[str]) -> None:
@@ -414,14 +415,7 @@ async def test_paginate_rows_counts_in_the_page_query(paged_app: FastAPI) -> Non
     query) in one query per page; only a page past the end costs a count query, and its total
     is still right. Also with a filter, so the window counts the matching rows only."""
     await _widgets(paged_app, [f"r{i:02d}" for i in range(7)] + ["other"])
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        statements.append(sql)
-
-    sync_engine = paged_app.state.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", record)
-    try:
+    with counting(paged_app) as statements:
         async with paged_app.state.sessionmaker() as db:
             for where, expected_total in ((Widget.name.startswith("r"), 7), (Widget.id < 0, 0)):
                 statement = select(Widget.id, Widget.name).where(where)
@@ -436,8 +430,6 @@ async def test_paginate_rows_counts_in_the_page_query(paged_app: FastAPI) -> Non
                     assert all(r.page_total == expected_total for r in rows)
                     # One query, unless the page is empty past the first (then a count).
                     assert queries == (2 if not rows and page > 1 else 1), statements
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", record)
     with pytest.raises(ValueError, match="DISTINCT"):
         async with paged_app.state.sessionmaker() as db:
             await paginate_rows(db, select(Widget.name).distinct(), PageParams())

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from app.core.access import public, registry
 from app.core.database import SessionDep
 from app.core.deps import CacheDep, SettingsDep
-from app.core.errors import TooManyRequests
 from app.core.responses import Envelope, error_responses, ok
 from app.core.security.captcha import CaptchaService
 from app.core.security.passwords import PasswordHasher
@@ -24,12 +23,10 @@ from app.modules.auth.deps import (
     get_token_service,
 )
 from app.modules.auth.exceptions import (
-    InvalidMfaCode,
     MfaAlreadyEnabled,
     MfaNotEnabled,
     MfaSetupMissing,
     SessionNotFound,
-    WrongPassword,
 )
 from app.modules.auth.schemas import (
     CaptchaRead,
@@ -220,27 +217,6 @@ async def delete_my_session(ctx: ContextDep, principal: SelfPrincipal, session_i
 # ------------------------------------------------------------------------------ MFA --
 
 
-async def _mfa_attempt(ctx: service.AuthContext, user_id: int, success: bool) -> None:
-    """Wrong codes on MFA management are throttled like passwords (5 per window)."""
-    key = f"mfa:fail:{user_id}"
-    if success:
-        await ctx.cache.delete(key)
-        return
-    failures = await ctx.cache.incr(key, ttl=ctx.settings.login_failure_window)
-    if failures > ctx.settings.login_max_failures:
-        raise TooManyRequests(
-            "Too many wrong codes; try again later", retry_after=ctx.settings.login_lockout_seconds
-        )
-
-
-async def _mfa_guard(ctx: service.AuthContext, user_id: int) -> None:
-    raw = await ctx.cache.get(f"mfa:fail:{user_id}")
-    if raw is not None and int(raw) >= ctx.settings.login_max_failures:
-        raise TooManyRequests(
-            "Too many wrong codes; try again later", retry_after=ctx.settings.login_lockout_seconds
-        )
-
-
 @router.post("/mfa/setup", responses=error_responses(401, 409))
 async def start_mfa_setup(ctx: ContextDep, principal: SelfPrincipal) -> Envelope[MfaSetupRead]:
     """Begin TOTP enrolment: a new seed as an otpauth URI and QR code (shown once)."""
@@ -262,11 +238,7 @@ async def confirm_mfa_setup(
         raise MfaAlreadyEnabled()
     if not user.mfa_secret:
         raise MfaSetupMissing()
-    await _mfa_guard(ctx, user.id)
-    good = mfa.verify_totp(ctx.settings, user, body.otp, ctx.now())
-    await _mfa_attempt(ctx, user.id, good)
-    if not good:
-        raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
+    await service.confirm_totp(ctx, user, body.otp)
     user.mfa_enabled = True
     codes = await mfa.new_recovery_codes(ctx.db, ctx.settings, user)
     await authz.invalidate_user(ctx.cache, user.id, ctx.db)
@@ -278,16 +250,7 @@ async def _reauthenticate(ctx: service.AuthContext, user_id: int, body: MfaReaut
     assert user is not None
     if not user.mfa_enabled:
         raise MfaNotEnabled()
-    await _mfa_guard(ctx, user.id)
-    if not await ctx.hasher.verify(user.password_hash, body.password):
-        await _mfa_attempt(ctx, user.id, False)
-        raise WrongPassword(
-            errors=[{"field": "password", "message": "incorrect", "type": "invalid"}]
-        )
-    good = await mfa.verify_second_factor(ctx.db, ctx.settings, user, body.otp, ctx.now())
-    await _mfa_attempt(ctx, user.id, good)
-    if not good:
-        raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
+    await service.reauthenticate(ctx, user, body.password, body.otp)
     return user
 
 

@@ -122,12 +122,10 @@ async def _captcha_refusal(
 
 
 async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenResponse:
-    """Find the account, reserve the attempt, then check captcha, password and MFA; open a
-    session; issue tokens."""
-    name = form.username.strip()
-    user = await repository.user_by_username(ctx.db, name)
+    """Reserve the attempt, find the account, check captcha, password and MFA; open a session;
+    issue tokens."""
 
-    def event(success: bool, reason: str | None = None, name: str = "login") -> None:
+    def event(user: User | None, success: bool, reason: str | None, name: str = "login") -> None:
         # Only the name of an existing account is logged: a password typed into the
         # username field must not end up in the login log (ASVS 16.2.5).
         ctx.log_event(
@@ -140,8 +138,9 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
             user_agent=client.user_agent,
         )
 
+    name = form.username.strip()
     throttle = await throttle_for(ctx)
-    subject = throttle.subject(user.id if user else None, name)
+    subject = throttle.subject(name)
     try:
         attempt = await throttle.limiter.reserve(
             throttle.pair(subject, client.ip),
@@ -149,17 +148,18 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
             optional=throttle.account(subject) if throttle.captcha_after_failures else None,
         )
     except TooManyRequests:
-        event(False, "throttled")
+        event(await repository.user_by_username(ctx.db, name), False, "throttled")
         raise
     async with attempt:
+        user = await repository.user_by_username(ctx.db, name)
         refused = await _captcha_refusal(ctx, throttle, attempt, subject, form)
         if refused == "captcha_required":
-            event(False, refused)
+            event(user, False, refused)
             raise CaptchaRequired(
                 errors=[{"field": "captcha_code", "message": "required", "type": "missing"}]
             )
         if refused == "captcha_invalid":
-            event(False, refused)
+            event(user, False, refused)
             raise InvalidCaptcha(
                 errors=[{"field": "captcha_code", "message": "invalid", "type": "invalid"}]
             )
@@ -170,9 +170,9 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
             ok = await ctx.hasher.verify(user.password_hash, form.password)
         if not ok or user is None or user.status != "active":
             locked = await attempt.failed()
-            event(False, "bad_credentials" if not ok else "disabled")
+            event(user, False, "bad_credentials" if not ok else "disabled")
             if locked:
-                event(False, None, name="lockout")
+                event(user, False, None, name="lockout")
             security_log.info("login_failed", account=subject, ip=client.ip)
             raise InvalidCredentials()
         if user.mfa_enabled:
@@ -193,7 +193,7 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
         now=ctx.now(),
     )
     security_log.info("login", user_id=user.id, session_id=session.id, ip=client.ip)
-    event(True, None)
+    event(user, True, None)
     return await _issue(ctx, session, user)
 
 
@@ -212,12 +212,12 @@ async def _second_factor(
     (the caller's `async with` cancels the reservation on the way out).
     """
     if not form.otp:
-        event(False, "mfa_required")
+        event(user, False, "mfa_required")
         raise MfaCodeRequired(errors=[{"field": "otp", "message": "required", "type": "missing"}])
     try:
-        code_attempt = await throttle.limiter.reserve(throttle.user(user.id))
+        code_attempt = await throttle.limiter.reserve(throttle.user(user.id), wait=False)
     except TooManyRequests:
-        event(False, "throttled")
+        event(user, False, "throttled")
         raise
     async with code_attempt:
         if await mfa.verify_second_factor(ctx.db, ctx.settings, user, form.otp, ctx.now()):
@@ -225,9 +225,9 @@ async def _second_factor(
             return
         await code_attempt.failed()
         locked = await attempt.failed()
-        event(False, "mfa_failed")
+        event(user, False, "mfa_failed")
         if locked:
-            event(False, None, name="lockout")
+            event(user, False, None, name="lockout")
         security_log.info("login_mfa_failed", user_id=user.id, ip=client.ip)
         raise InvalidMfaCode()
 
@@ -343,7 +343,7 @@ async def check_current_password(
 ) -> None:
     """The user's current password, as a reserved guess (ASVS 6.2.3, 7.5.1); 400 if wrong."""
     throttle = await throttle_for(ctx)
-    async with await throttle.limiter.reserve(throttle.user(user.id)) as attempt:
+    async with await throttle.limiter.reserve(throttle.user(user.id), wait=False) as attempt:
         if not await ctx.hasher.verify(user.password_hash, password):
             await attempt.failed()
             security_log.info("reauth_failed", user_id=user.id, factor="password")
@@ -356,7 +356,7 @@ async def check_current_password(
 async def reauthenticate(ctx: AuthContext, user: User, password: str, code: str) -> None:
     """The password and a current TOTP or recovery code, as one reserved guess."""
     throttle = await throttle_for(ctx)
-    async with await throttle.limiter.reserve(throttle.user(user.id)) as attempt:
+    async with await throttle.limiter.reserve(throttle.user(user.id), wait=False) as attempt:
         if not await ctx.hasher.verify(user.password_hash, password):
             await attempt.failed()
             security_log.info("reauth_failed", user_id=user.id, factor="password")
@@ -373,7 +373,7 @@ async def reauthenticate(ctx: AuthContext, user: User, password: str, code: str)
 async def confirm_totp(ctx: AuthContext, user: User, code: str) -> None:
     """The first code of an MFA enrolment, as a reserved guess; 400 if wrong."""
     throttle = await throttle_for(ctx)
-    async with await throttle.limiter.reserve(throttle.user(user.id)) as attempt:
+    async with await throttle.limiter.reserve(throttle.user(user.id), wait=False) as attempt:
         if not mfa.verify_totp(ctx.settings, user, code, ctx.now()):
             await attempt.failed()
             raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])

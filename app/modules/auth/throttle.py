@@ -27,9 +27,9 @@ closed with 503):
 - per signed-in user: wrong current passwords and wrong MFA codes (at sign-in too), with the
   same limit and lockout as the sign-in pair.
 
-The account in a key is the account the lookup found (its id), so every spelling that reaches
-one account shares its counters; a name that matches no account is keyed by a keyed hash of
-the exact name (no user input in a key, nothing to enumerate in a key dump).
+The sign-in counters are keyed by the exact name typed (a keyed hash of it): the lookup matches
+names exactly on every database, so the name is the account, and the reservation is made before
+the request touches the database (a guess waiting for a slot holds no connection).
 """
 
 from __future__ import annotations
@@ -187,12 +187,17 @@ class GuessLimiter:
         retry_after = max(1, math.ceil(remaining or counter.window))
         return TooManyRequests(counter.message, retry_after=retry_after)
 
-    async def reserve(self, *counters: Counter, optional: Counter | None = None) -> Reservation:
+    async def reserve(
+        self, *counters: Counter, optional: Counter | None = None, wait: bool = True
+    ) -> Reservation:
         """Take a slot on every counter (all or none), waiting while guesses are in flight.
 
         `optional` is taken too when it has room; when its failures have used it up the
         reservation is returned without it (`holds(optional)` is False: the caller decides,
-        e.g. asks for a captcha).
+        e.g. asks for a captcha). Call it before the request holds a database connection:
+        a guess may wait here. With `wait=False` a counter held by guesses in flight refuses
+        at once (where parallel attempts of one person are no legitimate use: re-entering a
+        password or a code), and no connection is ever held while waiting.
 
         Raises:
             TooManyRequests: A counter is locked or used up by failures, or guesses in flight
@@ -219,7 +224,7 @@ class GuessLimiter:
                 with contextlib.suppress(CacheUnavailableError):
                     await reservation.cancel()
                 raise
-            if time.monotonic() >= deadline:
+            if not wait or time.monotonic() >= deadline:
                 raise TooManyRequests(busy.message, retry_after=1)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _LAST_POLL)
@@ -243,12 +248,15 @@ class LoginThrottle:
         self.max_failures = max(1, max_failures or settings.login_max_failures)
         self.lockout_seconds = max(1, lockout_seconds or settings.login_lockout_seconds)
 
-    def subject(self, user_id: int | None, username: str) -> str:
-        """The account a sign-in counts against: the one found, else the exact name typed."""
-        if user_id is not None:
-            return f"u{user_id}"
-        digest = keyed_hash(self.settings.secret, username, purpose="login-name")
-        return "n" + digest[:32]
+    def subject(self, username: str) -> str:
+        """The account a sign-in counts against, from the exact name typed.
+
+        The lookup matches names exactly on every database, so one name reaches one account
+        (or none) and every attempt on an account counts on that account's counters; the
+        reservation can therefore be made before the database is asked. A keyed hash: no user
+        input in a cache key, nothing to enumerate in a key dump.
+        """
+        return keyed_hash(self.settings.secret, username, purpose="login-name")[:32]
 
     def pair(self, subject: str, ip: str) -> Counter:
         return Counter(

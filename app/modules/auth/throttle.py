@@ -5,9 +5,10 @@ One rule for every place a secret is guessed (the password at sign-in, the TOTP 
 code at sign-in, re-authentication with the current password and a code, the first code of an
 MFA enrolment): `GuessLimiter.reserve` takes a slot on each counter that limits the guess, in
 one atomic cache operation per counter (`Cache.acquire_slot`), *before* the secret is checked.
-A full counter answers 429 with `Retry-After` and the secret is never evaluated, so a burst of
-N parallel guesses evaluates at most `limit` of them, exactly as N sequential ones would. The
-reservation is then settled once:
+A counter used up by counted failures (or locked) answers 429 with `Retry-After` and the secret
+is never evaluated; a counter full of guesses still being verified makes a sign-in wait for their
+outcome. So a burst of N parallel guesses evaluates at most `limit` of them, exactly as N
+sequential ones would, and parallel correct ones all pass. The reservation is settled once:
 
 - `failed()`: the slot stays, it is the counted failure; the failure that brings a counter
   with a lockout to its limit locks it for `lockout` seconds (and reports it, once);
@@ -85,7 +86,8 @@ class Counter:
 
 
 class Reservation:
-    """Slots held for one guess; settle it exactly once (see the module docstring)."""
+    """Slots held for one guess; the first of `failed`, `succeeded`, `cancel` settles it and
+    later calls do nothing (see the module docstring)."""
 
     def __init__(self, cache: Cache) -> None:
         self._cache = cache
@@ -113,6 +115,8 @@ class Reservation:
 
     async def failed(self) -> bool:
         """The guess was wrong: keep the slots as failures. True if a lockout has just begun."""
+        if self.settled:
+            return False
         self.settled = True
         locked = False
         for counter in self._held:
@@ -127,6 +131,8 @@ class Reservation:
 
     async def succeeded(self) -> None:
         """The guess was right: clear the counters that reset, give the other slots back."""
+        if self.settled:
+            return
         self.settled = True
         for counter in self._held:
             if counter.reset_on_success:
@@ -136,6 +142,8 @@ class Reservation:
 
     async def cancel(self) -> None:
         """The guess was not evaluated: give every slot back."""
+        if self.settled:
+            return
         self.settled = True
         held, self._held = self._held, []
         for counter in reversed(held):

@@ -34,8 +34,9 @@ from app.modules.auth.exceptions import (
 from app.modules.auth.schemas import (
     CaptchaRead,
     MeRead,
-    MfaCode,
+    MfaConfirm,
     MfaReauth,
+    MfaSetup,
     MfaSetupRead,
     PasswordChange,
     ProfileUpdate,
@@ -241,34 +242,54 @@ async def _mfa_guard(ctx: service.AuthContext, user_id: int) -> None:
         )
 
 
-@router.post("/mfa/setup", responses=error_responses(401, 409))
-async def start_mfa_setup(ctx: ContextDep, principal: SelfPrincipal) -> Envelope[MfaSetupRead]:
-    """Begin TOTP enrolment: a new seed as an otpauth URI and QR code (shown once)."""
+async def _check_password(ctx: service.AuthContext, user: User, password: str) -> None:
+    """Re-authentication by password for MFA management (ASVS 7.5.1); a wrong password counts
+    against the same limit as a wrong code."""
+    await _mfa_guard(ctx, user.id)
+    if not await ctx.hasher.verify(user.password_hash, password):
+        await _mfa_attempt(ctx, user.id, False)
+        raise WrongPassword(
+            errors=[{"field": "password", "message": "incorrect", "type": "invalid"}]
+        )
+
+
+@router.post("/mfa/setup", responses=error_responses(400, 401, 409, 422, 429))
+async def start_mfa_setup(
+    ctx: ContextDep, principal: SelfPrincipal, body: MfaSetup
+) -> Envelope[MfaSetupRead]:
+    """Begin TOTP enrolment (needs the password): a new seed as an otpauth URI and QR code."""
     user = await ctx.db.get(User, principal.user_id)
     assert user is not None
     if user.mfa_enabled:
         raise MfaAlreadyEnabled()
+    await _check_password(ctx, user, body.password)
     return ok(await mfa.start_setup(ctx.settings, user))
 
 
-@router.post("/mfa/confirm", responses=error_responses(401, 409, 429))
+@router.post("/mfa/confirm", responses=error_responses(400, 401, 409, 422, 429))
 async def confirm_mfa_setup(
-    ctx: ContextDep, principal: SelfPrincipal, body: MfaCode
+    ctx: ContextDep, principal: SelfPrincipal, body: MfaConfirm
 ) -> Envelope[RecoveryCodesRead]:
-    """Turn MFA on with a first code; returns 10 single-use recovery codes (shown once)."""
+    """Turn MFA on with the password and a first code; the caller's other sessions end.
+    Returns 10 single-use recovery codes (shown once)."""
     user = await ctx.db.get(User, principal.user_id)
     assert user is not None
     if user.mfa_enabled:
         raise MfaAlreadyEnabled()
     if not user.mfa_secret:
         raise MfaSetupMissing()
-    await _mfa_guard(ctx, user.id)
+    await _check_password(ctx, user, body.password)
     good = mfa.verify_totp(ctx.settings, user, body.otp, ctx.now())
     await _mfa_attempt(ctx, user.id, good)
     if not good:
         raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
     user.mfa_enabled = True
     codes = await mfa.new_recovery_codes(ctx.db, ctx.settings, user)
+    # A session opened before the second factor existed (perhaps by whoever made MFA needed)
+    # ends; this one goes on (ASVS 7.4.3).
+    await sessions.revoke_user_sessions(
+        ctx.db, ctx.cache, user.id, reason="mfa_enabled", now=ctx.now(), keep=principal.session_id
+    )
     await authz.invalidate_user(ctx.cache, user.id, ctx.db)
     return ok(RecoveryCodesRead(recovery_codes=codes))
 
@@ -278,12 +299,7 @@ async def _reauthenticate(ctx: service.AuthContext, user_id: int, body: MfaReaut
     assert user is not None
     if not user.mfa_enabled:
         raise MfaNotEnabled()
-    await _mfa_guard(ctx, user.id)
-    if not await ctx.hasher.verify(user.password_hash, body.password):
-        await _mfa_attempt(ctx, user.id, False)
-        raise WrongPassword(
-            errors=[{"field": "password", "message": "incorrect", "type": "invalid"}]
-        )
+    await _check_password(ctx, user, body.password)
     good = await mfa.verify_second_factor(ctx.db, ctx.settings, user, body.otp, ctx.now())
     await _mfa_attempt(ctx, user.id, good)
     if not good:

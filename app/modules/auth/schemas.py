@@ -78,8 +78,17 @@ class MfaSetupRead(BaseModel):
     qr_png: str = Field(description="data:image/png;base64,... URL of the otpauth QR code")
 
 
-class MfaCode(BaseModel):
+class MfaSetup(BaseModel):
+    """Enrolment re-authenticates (ASVS 7.5.1): an access token alone, stolen for its 15
+    minutes, must not bind the attacker's authenticator to the account."""
+
     model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=1, max_length=1024, description="The current password")
+
+
+class MfaConfirm(MfaSetup):
+    """The current password again, and a first code from the new authenticator."""
+
     otp: str = Field(min_length=6, max_length=32, description="A code from the authenticator")
 
 

@@ -31,8 +31,9 @@ from app.modules.auth.exceptions import (
 from app.modules.auth.schemas import (
     CaptchaRead,
     MeRead,
-    MfaCode,
+    MfaConfirm,
     MfaReauth,
+    MfaSetup,
     MfaSetupRead,
     PasswordChange,
     ProfileUpdate,
@@ -217,30 +218,39 @@ async def delete_my_session(ctx: ContextDep, principal: SelfPrincipal, session_i
 # ------------------------------------------------------------------------------ MFA --
 
 
-@router.post("/mfa/setup", responses=error_responses(401, 409))
-async def start_mfa_setup(ctx: ContextDep, principal: SelfPrincipal) -> Envelope[MfaSetupRead]:
-    """Begin TOTP enrolment: a new seed as an otpauth URI and QR code (shown once)."""
+@router.post("/mfa/setup", responses=error_responses(400, 401, 409, 422, 429))
+async def start_mfa_setup(
+    ctx: ContextDep, principal: SelfPrincipal, body: MfaSetup
+) -> Envelope[MfaSetupRead]:
+    """Begin TOTP enrolment (needs the password): a new seed as an otpauth URI and QR code."""
     user = await ctx.db.get(User, principal.user_id)
     assert user is not None
     if user.mfa_enabled:
         raise MfaAlreadyEnabled()
+    await service.check_current_password(ctx, user, body.password)
     return ok(await mfa.start_setup(ctx.settings, user))
 
 
-@router.post("/mfa/confirm", responses=error_responses(401, 409, 429))
+@router.post("/mfa/confirm", responses=error_responses(400, 401, 409, 422, 429))
 async def confirm_mfa_setup(
-    ctx: ContextDep, principal: SelfPrincipal, body: MfaCode
+    ctx: ContextDep, principal: SelfPrincipal, body: MfaConfirm
 ) -> Envelope[RecoveryCodesRead]:
-    """Turn MFA on with a first code; returns 10 single-use recovery codes (shown once)."""
+    """Turn MFA on with the password and a first code; the caller's other sessions end.
+    Returns 10 single-use recovery codes (shown once)."""
     user = await ctx.db.get(User, principal.user_id)
     assert user is not None
     if user.mfa_enabled:
         raise MfaAlreadyEnabled()
     if not user.mfa_secret:
         raise MfaSetupMissing()
-    await service.confirm_totp(ctx, user, body.otp)
+    await service.confirm_totp(ctx, user, body.password, body.otp)
     user.mfa_enabled = True
     codes = await mfa.new_recovery_codes(ctx.db, ctx.settings, user)
+    # A session opened before the second factor existed (perhaps by whoever made MFA needed)
+    # ends; this one goes on (ASVS 7.4.3).
+    await sessions.revoke_user_sessions(
+        ctx.db, ctx.cache, user.id, reason="mfa_enabled", now=ctx.now(), keep=principal.session_id
+    )
     await authz.invalidate_user(ctx.cache, user.id, ctx.db)
     return ok(RecoveryCodesRead(recovery_codes=codes))
 

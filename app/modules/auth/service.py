@@ -370,10 +370,17 @@ async def reauthenticate(ctx: AuthContext, user: User, password: str, code: str)
         await attempt.succeeded()
 
 
-async def confirm_totp(ctx: AuthContext, user: User, code: str) -> None:
-    """The first code of an MFA enrolment, as a reserved guess; 400 if wrong."""
+async def confirm_totp(ctx: AuthContext, user: User, password: str, code: str) -> None:
+    """The password and the first code of an MFA enrolment, as one reserved guess; 400 if
+    either is wrong (ASVS 7.5.1: enrolment re-authenticates)."""
     throttle = await throttle_for(ctx)
     async with await throttle.limiter.reserve(throttle.user(user.id), wait=False) as attempt:
+        if not await ctx.hasher.verify(user.password_hash, password):
+            await attempt.failed()
+            security_log.info("reauth_failed", user_id=user.id, factor="password")
+            raise WrongPassword(
+                errors=[{"field": "password", "message": "incorrect", "type": "invalid"}]
+            )
         if not mfa.verify_totp(ctx.settings, user, code, ctx.now()):
             await attempt.failed()
             raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])

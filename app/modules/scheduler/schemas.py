@@ -236,6 +236,10 @@ class TargetRead(BaseModel):
     module: str
     description: str
     args_schema: dict[str, Any] = Field(description="JSON Schema of the target's arguments")
+    permissions: list[str] = Field(
+        default=[],
+        description="Permission codes needed to create, edit or run a job of this target",
+    )
 
 
 class LeaderInfo(BaseModel):

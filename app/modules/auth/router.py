@@ -168,7 +168,7 @@ async def get_my_menus(db: SessionDep, principal: CurrentPrincipal) -> Envelope[
     return ok(menu_service.build_tree(await repository.visible_menus(db, principal)))
 
 
-@router.put("/me/password", status_code=204, responses=error_responses(400, 401, 422))
+@router.put("/me/password", status_code=204, responses=error_responses(400, 401, 422, 429))
 async def change_my_password(
     ctx: ContextDep, principal: SelfPrincipal, body: PasswordChange
 ) -> Response:

@@ -21,6 +21,7 @@ from app.modules.system.login_log.models import LoginLog
 from app.modules.system.operation_log.models import ChangeLog, OperationLog
 from app.modules.system.param.models import Param
 from app.modules.system.param.reader import invalidate
+from tests.modules.scheduler.test_engine import leader_for, make_job, wait_ended
 from tests.modules.scheduler.test_jobs import JOBS, wait_run
 from tests.support.identity import superuser_headers
 
@@ -144,3 +145,23 @@ async def test_a_purge_is_recorded_like_a_manual_clearing(
     assert login_cleared.status_code == 200
     login_rows = [row for row in await clearings(app) if row.entity == "login_log"]
     assert any(row.before == {"created_before": None, "rows": 0} for row in login_rows)
+
+
+async def test_a_scheduled_purge_runs_as_the_system(app: FastAPI) -> None:
+    """No principal at fire time: what an authorised user saved runs, recorded with no user."""
+    await seed_logs(app, [400])
+    job = await make_job(app, name="Nightly purge", target="system.purge_logs", args={})
+    leader = leader_for(app)
+    try:
+        assert await leader.tick() == 1
+    finally:
+        await leader.lease.release()
+    runs = await wait_ended(app, job.id)
+    assert [run.status for run in runs] == ["succeeded"]
+    assert await surviving_seed_ages(app) == []
+    async with app.state.sessionmaker() as db:
+        entry = (
+            await db.execute(select(OperationLog).where(OperationLog.method == "JOB"))
+        ).scalar_one()
+    assert entry.request_id == f"job-run-{runs[0].id}"
+    assert entry.user_id is None

@@ -3,13 +3,14 @@ addresses goes through `_visible`, i.e. through the data-scope filter."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import ColumnElement, Select, String, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.access import Principal, scope_filter
+from app.core.sql import in_values
 from app.modules.system.dept.models import Dept
 from app.modules.system.user.models import User
 
@@ -156,3 +157,25 @@ async def move_subtree(db: AsyncSession, old_prefix: str, new_prefix: str) -> in
 async def delete(db: AsyncSession, dept: Dept) -> None:
     await db.delete(dept)
     await db.flush()
+
+
+async def subtree_ids(db: AsyncSession, path: str) -> set[int]:
+    """The department at `path` and every department below it, visible or not."""
+    rows = await db.execute(select(Dept.id).where(Dept.path.startswith(path, autoescape=True)))
+    return set(rows.scalars())
+
+
+async def users_in(db: AsyncSession, dept_ids: Collection[int]) -> list[User]:
+    """The users of these departments."""
+    if not dept_ids:
+        return []
+    rows = await db.execute(select(User).where(in_values(User.dept_id, dept_ids)).order_by(User.id))
+    return list(rows.scalars())
+
+
+async def active_superusers(db: AsyncSession) -> list[User]:
+    """Every active superuser (they are few)."""
+    rows = await db.execute(
+        select(User).where(User.is_superuser.is_(True), User.status == "active")
+    )
+    return list(rows.scalars())

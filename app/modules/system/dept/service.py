@@ -1,7 +1,12 @@
 """Business rules of the departments feature: the tree, moves, and what blocks a delete.
 
 Departments are data-scoped: a department outside the caller's scope is "not found", and a
-new or moved department must sit under one the caller can see. Data scopes such as
+new or moved department must sit under one the caller can see. Moving a department, or
+changing its status, acts on its whole subtree and the users in it: every department below
+must be inside the caller's scope and the caller needs power over every user there
+(`auth.power`). A disabled department locks its users, and those of every department below
+it, out: they cannot sign in or refresh, their sessions end, and a principal is never built
+for them; enabling it again lets them sign in again. Data scopes such as
 "dept_and_children" are computed from the tree, so any change to its shape (create, move,
 delete) or to a department's status invalidates every cached principal.
 """
@@ -17,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
+from app.core.database import utcnow
 from app.core.trees import nest
-from app.modules.auth import authz
+from app.modules.auth import authz, power, sessions
 from app.modules.system.dept import repository as repo
 from app.modules.system.dept.exceptions import (
     DeptCodeTaken,
@@ -26,6 +32,8 @@ from app.modules.system.dept.exceptions import (
     DeptHasUsers,
     DeptMoveCycle,
     DeptNotFound,
+    DeptSubtreeOutOfScope,
+    LastSuperuserDept,
     ParentDeptNotFound,
     RootDeptNotAllowed,
 )
@@ -103,6 +111,28 @@ async def create_dept(
     return dept
 
 
+async def _ensure_power_over_subtree(db: AsyncSession, principal: Principal, dept: Dept) -> None:
+    """A move or a status change acts on the whole subtree and its users (a move under the
+    caller's own department would put hidden sub-departments into their scope; disabling
+    signs the users out): every department below must lie inside the caller's data scope
+    (403), and the caller needs power over every user in them (`auth.power`)."""
+    if principal.is_superuser:
+        return
+    subtree = await repo.subtree_ids(db, dept.path)
+    if not power.within_scope(principal, subtree):
+        raise DeptSubtreeOutOfScope()
+    await power.ensure_power_over_users(db, principal, await repo.users_in(db, subtree))
+
+
+async def _ensure_a_superuser_remains(db: AsyncSession, dept: Dept) -> None:
+    """409 if every active superuser sits in this subtree or in another disabled one."""
+    subtree = await repo.subtree_ids(db, dept.path)
+    for user in await repo.active_superusers(db):
+        if user.dept_id not in subtree and not await authz.dept_disabled(db, user.dept_id):
+            return
+    raise LastSuperuserDept()
+
+
 def _refuse_cycle(dept: Dept, parent: Dept | None) -> None:
     if parent is not None and parent.path.startswith(dept.path):
         raise DeptMoveCycle()
@@ -135,6 +165,10 @@ async def update_dept(
     # After the move's lock, which reloads the row: compared with the version the flush uses.
     check_version(expected_version, dept.version)
     status_changed = "status" in changes and changes["status"] != dept.status
+    if moving or status_changed:
+        await _ensure_power_over_subtree(db, principal, dept)
+    if status_changed and changes["status"] == "disabled":
+        await _ensure_a_superuser_remains(db, dept)
     for field, value in changes.items():
         setattr(dept, field, value)
     await versioned_flush(db)
@@ -147,6 +181,14 @@ async def update_dept(
         await repo.move_subtree(db, dept.path, new_prefix)
     if moving or status_changed:
         await authz.invalidate_all(cache, db)
+    if (status_changed and dept.status == "disabled") or (
+        moving and await authz.dept_disabled(db, dept.id)
+    ):
+        # Its users (and those below it) can no longer sign in: end their sessions now.
+        users = await repo.users_in(db, await repo.subtree_ids(db, dept.path))
+        await sessions.revoke_sessions_of_users(
+            db, cache, [user.id for user in users], reason="dept_disabled", now=utcnow()
+        )
     await record_change(
         db,
         entity="dept",

@@ -40,7 +40,7 @@ from app.core.database import utcnow
 from app.core.excel import csv_text
 from app.core.pagination import Page, PageParams, paginate_rows
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
-from app.modules.auth import authz, sessions
+from app.modules.auth import authz, power, sessions
 from app.modules.system.operation_log.changes import record_change
 from app.modules.system.role import service as role_service
 from app.modules.system.role.exceptions import GrantNotHeld, ScopeNotHeld
@@ -50,8 +50,6 @@ from app.modules.system.user.exceptions import (
     EmailTaken,
     LastSuperuser,
     SelfManagement,
-    SuperuserProtected,
-    TargetOutranksCaller,
     UnknownIds,
     UsernameTaken,
     UserNotFound,
@@ -159,7 +157,7 @@ async def _ensure_grantable(
     field: str,
 ) -> None:
     """403 unless the caller holds everything these roles give a user in `dept_id`."""
-    problem = await role_service.first_uncovered(db, principal, grants, home_dept_id=dept_id)
+    problem = await power.first_uncovered(db, principal, grants, home_dept_id=dept_id)
     if problem == "permissions":
         raise GrantNotHeld(field)
     if problem == "scope":
@@ -167,18 +165,13 @@ async def _ensure_grantable(
 
 
 async def _load_target(db: AsyncSession, principal: Principal, user_id: int) -> User:
-    """The user to change, locked: 404 outside the scope, then 403 for a superuser (unless
-    the caller is one), then 403 if they hold more than the caller."""
+    """The user to change, locked: 404 outside the scope, then 403 unless the caller has
+    power over them (`auth.power.ensure_power_over_users`: not a superuser unless the caller
+    is one, no role the caller does not cover)."""
     user = await repo.get_scoped(db, principal, user_id, for_update=True)
     if user is None:
         raise UserNotFound()
-    if user.is_superuser and not principal.is_superuser:
-        raise SuperuserProtected()
-    if user.id != principal.user_id and not principal.is_superuser:
-        roles, _ = await repo.links(db, [user.id])
-        grants = await role_service.role_grants(db, roles.get(user.id, []))
-        if await role_service.first_uncovered(db, principal, grants, home_dept_id=user.dept_id):
-            raise TargetOutranksCaller()
+    await power.ensure_power_over_users(db, principal, [user])
     return user
 
 

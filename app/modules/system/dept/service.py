@@ -179,13 +179,16 @@ async def update_dept(
         _refuse_cycle(dept, parent)
         new_prefix = f"{parent.path if parent is not None else '/'}{dept.id}/"
         await repo.move_subtree(db, dept.path, new_prefix)
+        path = new_prefix
+    else:
+        path = dept.path
     if moving or status_changed:
         await authz.invalidate_all(cache, db)
-    if (status_changed and dept.status == "disabled") or (
-        moving and await authz.dept_disabled(db, dept.id)
+    if (status_changed and changes["status"] == "disabled") or (
+        moving and await authz.dept_disabled(db, dept_id)
     ):
         # Its users (and those below it) can no longer sign in: end their sessions now.
-        users = await repo.users_in(db, await repo.subtree_ids(db, dept.path))
+        users = await repo.users_in(db, await repo.subtree_ids(db, path))
         await sessions.revoke_sessions_of_users(
             db, cache, [user.id for user in users], reason="dept_disabled", now=utcnow()
         )

@@ -69,7 +69,8 @@ async def _menu_count(app: FastAPI, role_id: int) -> int:
 
 async def _stored_role(app: FastAPI, role_id: int) -> Role | None:
     async with app.state.sessionmaker() as db:
-        return await db.get(Role, role_id)
+        role: Role | None = await db.get(Role, role_id)
+        return role
 
 
 # ------------------------------------------------------------------------ sessions --
@@ -131,12 +132,13 @@ async def test_role_update_disable_and_delete_of_a_stronger_role_are_refused(
     admin = await _role(app, [USER_LIST, USER_DELETE, ROLE_UPDATE], code="admin", name="Admin")
     holder = await seed(app, lambda db: create_user(db, roles=[admin]))
     holder_headers = await auth_headers(app, holder)
-    for body in (
+    bodies: list[dict[str, Any]] = [
         {"menu_ids": []},
         {"status": "disabled"},
         {"name": "Renamed"},
         {"data_scope": "self"},
-    ):
+    ]
+    for body in bodies:
         response = await client.patch(f"{ROLES}/{admin.id}", json=body, headers=headers)
         assert response.status_code == 403, (body, response.text)
     assert (await client.delete(f"{ROLES}/{admin.id}", headers=headers)).status_code == 403

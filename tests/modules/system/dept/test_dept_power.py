@@ -34,7 +34,8 @@ async def _parent_of(app: FastAPI, dept_id: int) -> int | None:
     async with app.state.sessionmaker() as db:
         dept = await db.get(Dept, dept_id)
         assert dept is not None
-        return dept.parent_id
+        parent: int | None = dept.parent_id
+        return parent
 
 
 async def test_a_move_cannot_bring_hidden_sub_departments_into_the_movers_scope(

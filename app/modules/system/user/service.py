@@ -9,6 +9,8 @@ Rules (SECURITY.md §0 #3, #4, #8; ASVS 8.2.1-8.2.3, 8.3.2, 7.4.2, 6.4.1):
 - A non-superuser can only manage (edit, reset, disable, delete) a user whose roles are
   within their own power by the same measure (otherwise a password reset would hand them a
   stronger account); only a superuser manages a superuser. `is_superuser` is never settable.
+  This is the one rule of `app.modules.auth.power` (`ensure_power_over_users`), which the
+  force logout and department moves and status changes use too.
 - Nobody changes their own roles, department or status, resets their own password or deletes
   themselves here: that is the profile's job (which asks for the current password).
 - The last active superuser cannot be disabled or deleted.

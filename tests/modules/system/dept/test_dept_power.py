@@ -7,6 +7,8 @@ ASVS 8.2.2, 8.3.2, 7.4.2. docs/access-control.md, "Data scope" and "Departments"
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -181,3 +183,34 @@ async def test_the_department_of_the_last_superusers_cannot_be_disabled(
     await seed(app, lambda db: create_user(db, is_superuser=True))
     response = await client.patch(f"{URL}/{dept.id}", json={"status": "disabled"}, headers=headers)
     assert response.status_code == 200
+
+
+async def test_sign_ins_racing_a_department_disable_leave_no_working_session(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Real concurrency: sign-ins of the department's users released together with the
+    disable. Whichever order the database picks, afterwards no token of theirs works: a
+    session opened just before the disable is ended by it, one opened after is refused."""
+
+    async def build(db: AsyncSession) -> tuple[Dept, list[User]]:
+        dept = await create_dept(db, name="Racing")
+        users = [await create_user(db, username=f"racer{i}", dept_id=dept.id) for i in range(4)]
+        return dept, users
+
+    dept, users = await seed(app, build)
+    admin = await superuser_headers(app)
+    disable = client.patch(f"{URL}/{dept.id}", json={"status": "disabled"}, headers=admin)
+    logins = [_login(client, user.username) for user in users for _ in range(2)]
+    disabled, *answers = await asyncio.gather(disable, *logins)
+    assert disabled.status_code == 200, disabled.text
+    assert {answer.status_code for answer in answers} <= {200, 401}
+    for answer in answers:
+        if answer.status_code != 200:
+            continue
+        tokens = answer.json()
+        me = await client.get(ME, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert me.status_code == 401
+        refreshed = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert refreshed.status_code == 401

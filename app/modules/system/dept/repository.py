@@ -173,9 +173,45 @@ async def users_in(db: AsyncSession, dept_ids: Collection[int]) -> list[User]:
     return list(rows.scalars())
 
 
-async def active_superusers(db: AsyncSession) -> list[User]:
-    """Every active superuser (they are few)."""
-    rows = await db.execute(
-        select(User).where(User.is_superuser.is_(True), User.status == "active")
+async def superuser_dept_chains(db: AsyncSession) -> list[list[int]]:
+    """For every active superuser (they are few), the ids of their department and of every
+    department above it (empty without a department). Locking reads: the superusers' rows
+    `FOR UPDATE`, their departments `FOR SHARE`, so two requests disabling the departments of
+    different superusers at once are serialised and the second sees the first's change
+    (also under MariaDB's repeatable read, where a locking read sees the latest commit)."""
+    users = await db.execute(
+        select(User.id, User.dept_id)
+        .where(User.is_superuser.is_(True), User.status == "active")
+        .order_by(User.id)
+        .with_for_update()
     )
-    return list(rows.scalars())
+    homes: list[int | None] = [dept_id for _, dept_id in users.all()]
+    dept_ids = {d for d in homes if d is not None}
+    paths: dict[int, str] = {}
+    if dept_ids:
+        rows = await db.execute(
+            select(Dept.id, Dept.path)
+            .where(in_values(Dept.id, dept_ids))
+            .order_by(Dept.id)
+            .with_for_update(read=True)
+        )
+        paths = dict(rows.all())
+    return [
+        [int(p) for p in paths.get(dept_id, "").split("/") if p.isdigit()] or [dept_id]
+        if dept_id is not None
+        else []
+        for dept_id in homes
+    ]
+
+
+async def disabled_among(db: AsyncSession, dept_ids: Collection[int]) -> set[int]:
+    """Which of these departments are disabled (a locking read, see above)."""
+    if not dept_ids:
+        return set()
+    rows = await db.execute(
+        select(Dept.id)
+        .where(in_values(Dept.id, dept_ids), Dept.status != "active")
+        .order_by(Dept.id)
+        .with_for_update(read=True)
+    )
+    return set(rows.scalars())

@@ -125,10 +125,13 @@ async def _ensure_power_over_subtree(db: AsyncSession, principal: Principal, dep
 
 
 async def _ensure_a_superuser_remains(db: AsyncSession, dept: Dept) -> None:
-    """409 if every active superuser sits in this subtree or in another disabled one."""
+    """409 if, with this subtree disabled (or moved under a disabled department), no active
+    superuser would be left outside disabled departments."""
     subtree = await repo.subtree_ids(db, dept.path)
-    for user in await repo.active_superusers(db):
-        if user.dept_id not in subtree and not await authz.dept_disabled(db, user.dept_id):
+    chains = await repo.superuser_dept_chains(db)
+    disabled = await repo.disabled_among(db, {d for chain in chains for d in chain})
+    for chain in chains:
+        if not (set(chain) & (subtree | disabled)):
             return
     raise LastSuperuserDept()
 
@@ -167,7 +170,9 @@ async def update_dept(
     status_changed = "status" in changes and changes["status"] != dept.status
     if moving or status_changed:
         await _ensure_power_over_subtree(db, principal, dept)
-    if status_changed and changes["status"] == "disabled":
+    if (status_changed and changes["status"] == "disabled") or (
+        moving and parent is not None and await authz.dept_disabled(db, parent.id)
+    ):
         await _ensure_a_superuser_remains(db, dept)
     for field, value in changes.items():
         setattr(dept, field, value)

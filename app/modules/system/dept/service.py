@@ -170,13 +170,18 @@ async def update_dept(
     status_changed = "status" in changes and changes["status"] != dept.status
     if moving or status_changed:
         await _ensure_power_over_subtree(db, principal, dept)
-    if (status_changed and changes["status"] == "disabled") or (
+    locks_out = (status_changed and changes["status"] == "disabled") or (
         moving and parent is not None and await authz.dept_disabled(db, parent.id)
-    ):
+    )
+    if locks_out:
         await _ensure_a_superuser_remains(db, dept)
     for field, value in changes.items():
         setattr(dept, field, value)
     await versioned_flush(db)
+    if locks_out and db.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks: the flush above took its write lock, so a concurrent
+        # disable has committed by now or waits for us; look again.
+        await _ensure_a_superuser_remains(db, dept)
     if moving:
         # SQLite has no row locks: its write lock is taken by the flush above, so look at
         # the tree again, as it is now, before rewriting the paths.

@@ -43,7 +43,13 @@ from app.modules.system.position.models import Position
 from tests.conftest import check_envelope
 from tests.support import fault_stats
 from tests.support.databases import TEST_REDIS_URL
-from tests.support.identity import DEFAULT_PASSWORD, create_role, create_user, menu_for
+from tests.support.identity import (
+    DEFAULT_PASSWORD,
+    create_dept,
+    create_role,
+    create_user,
+    menu_for,
+)
 from tests.support.instances import Instance, running_pair
 from tests.support.tcp_proxy import free_port
 
@@ -294,6 +300,37 @@ async def test_disabling_an_account_on_a_ends_its_sessions_on_b(
     assert await traffic.status(b, "GET", "/auth/me", access) == 401
     assert await traffic.refresh(b, refresh) == 401
     assert (await traffic.login(b, "alice")).status_code == 401
+
+
+async def test_disabling_a_department_on_a_ends_its_users_sessions_on_b(
+    app: FastAPI, traffic: Traffic
+) -> None:
+    """SECURITY.md §0 #8, ASVS 7.4.2 (docs/access-control.md, "Departments"): an admin
+    disables a department on A; the token and refresh token of a user of a department below
+    it, opened on B, are refused on B at once, and B refuses the sign-in; enabled again on
+    A, B lets the user sign in."""
+    traffic.label = "department disabled on A, sessions on B"
+    a, b = traffic.a, traffic.b
+    async with app.state.sessionmaker() as db, db.begin():
+        parent = await create_dept(db, name="Parent")
+        child = await create_dept(db, name="Child", parent=parent)
+        await create_user(db, username="alice", dept_id=child.id)
+        parent_id = parent.id
+    admin = await make_superuser(app, traffic, a)
+    access, refresh = await traffic.tokens(b, "alice")
+    assert await traffic.status(b, "GET", "/auth/me", access) == 200
+    disabled = await traffic.request(
+        a, "PATCH", f"/system/depts/{parent_id}", admin, json={"status": "disabled"}
+    )
+    assert disabled.status_code == 200, disabled.text
+    assert await traffic.status(b, "GET", "/auth/me", access) == 401
+    assert await traffic.refresh(b, refresh) == 401
+    assert (await traffic.login(b, "alice")).status_code == 401
+    enabled = await traffic.request(
+        a, "PATCH", f"/system/depts/{parent_id}", admin, json={"status": "active"}
+    )
+    assert enabled.status_code == 200, enabled.text
+    assert (await traffic.login(b, "alice")).status_code == 200
 
 
 async def test_permission_and_role_changes_on_a_apply_on_b_within_a_second(

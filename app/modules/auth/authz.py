@@ -145,10 +145,28 @@ async def _active_permissions(db: AsyncSession, menu_ids: set[int]) -> set[str]:
     }
 
 
+async def dept_disabled(db: AsyncSession, dept_id: int | None) -> bool:
+    """True if the department, or any department above it, is disabled."""
+    if dept_id is None:
+        return False
+    path = (await db.execute(select(Dept.path).where(Dept.id == dept_id))).scalar()
+    chain = [int(part) for part in (path or "").split("/") if part.isdigit()] or [dept_id]
+    disabled = await db.execute(
+        select(Dept.id).where(Dept.id.in_(chain), Dept.status != "active").limit(1)
+    )
+    return disabled.first() is not None
+
+
+async def may_sign_in(db: AsyncSession, user: User) -> bool:
+    """An account works (signs in, refreshes, is served) only while it is active and its
+    department and every department above it are active (docs/access-control.md)."""
+    return user.status == "active" and not await dept_disabled(db, user.dept_id)
+
+
 async def build_principal(db: AsyncSession, user_id: int, session_id: str) -> Principal:
     """Read the user, their active roles, granted permission codes and data scope."""
     user = await db.get(User, user_id)
-    if user is None or user.status != "active":
+    if user is None or not await may_sign_in(db, user):
         raise NotAuthenticated("Not authenticated")
     roles = list(
         (

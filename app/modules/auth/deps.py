@@ -131,13 +131,17 @@ async def session_is_live(app: FastAPI, token: str) -> bool:
     return isinstance(live, sessions.LiveSession) and live.user_id == claims.user_id
 
 
-def require(*codes: str, allow_pending: bool = False) -> Callable[..., Awaitable[Principal]]:
+def require(
+    *codes: str, allow_pending: bool = False, all_data: bool = False
+) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting signed-in callers who hold every one of `codes`.
 
     With no codes it admits any signed-in caller (self-service routes). Codes must be declared
     in a module's `permissions.py`; a typo fails at import time, not at request time.
     `allow_pending` admits callers who still must set up MFA or change their password (their
     profile, password, MFA and logout routes); every other route refuses them with 403.
+    `all_data` admits only callers whose data scope is "all" (superusers included): routes
+    over records that cannot be limited to a data scope, such as the audit logs (403).
     """
     for code in codes:
         if code not in registry:
@@ -152,9 +156,12 @@ def require(*codes: str, allow_pending: bool = False) -> Callable[..., Awaitable
         for code in codes:
             if not principal.can(code):
                 raise PermissionDenied(f"Permission denied: {code}")
+        if all_data and not (principal.is_superuser or principal.scope.all):
+            raise PermissionDenied("Permission denied: this needs the data scope 'all'")
         return principal
 
     dependency.required_permissions = codes  # type: ignore[attr-defined]
+    dependency.requires_all_data = all_data  # type: ignore[attr-defined]
     dependency.__name__ = f"require_{'_'.join(codes) or 'signed_in'}"
     return dependency
 

@@ -168,7 +168,8 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
             ok = False
         else:
             ok = await ctx.hasher.verify(user.password_hash, form.password)
-        if not ok or user is None or user.status != "active":
+        # A disabled account, or one in a disabled department, gets the answer of a wrong password.
+        if not ok or user is None or not await authz.may_sign_in(ctx.db, user):
             locked = await attempt.failed()
             event(user, False, "bad_credentials" if not ok else "disabled")
             if locked:
@@ -278,7 +279,7 @@ async def refresh(ctx: AuthContext, refresh_token: str, client: ClientInfo) -> T
     ):
         raise InvalidRefreshToken()
     user = await ctx.db.get(User, session.user_id)
-    if user is None or user.status != "active":
+    if user is None or not await authz.may_sign_in(ctx.db, user):
         raise InvalidRefreshToken()
     # Sliding idle window, never past the absolute cap.
     session.idle_expires_at = min(

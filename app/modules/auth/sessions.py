@@ -9,6 +9,7 @@ reads the row again, so revocations survive a Redis flush (SECURITY.md F10).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -176,3 +177,23 @@ async def revoke_user_sessions(
         ).scalars()
     )
     return await revoke_sessions(db, cache, [i for i in ids if i != keep], reason=reason, now=now)
+
+
+async def revoke_sessions_of_users(
+    db: AsyncSession, cache: Cache, user_ids: Collection[int], *, reason: str, now: datetime
+) -> int:
+    """End every live session of these users (a department disabled)."""
+    if not user_ids:
+        return 0
+    ids = list(
+        (
+            await db.execute(
+                select(AuthSession.id).where(
+                    AuthSession.user_id.in_(sorted(set(user_ids))),
+                    AuthSession.revoked_at.is_(None),
+                    AuthSession.expires_at > now,
+                )
+            )
+        ).scalars()
+    )
+    return await revoke_sessions(db, cache, ids, reason=reason, now=now)

@@ -11,13 +11,14 @@ from app.core.database import SessionDep, utcnow
 from app.core.deps import CacheDep
 from app.core.pagination import Page, PageParams, pagination
 from app.core.responses import Envelope, error_responses, ok
+from app.modules.auth import power, sessions
 from app.modules.auth import repository as auth_repository
-from app.modules.auth import sessions
 from app.modules.auth.deps import require
 from app.modules.auth.exceptions import SessionNotFound
 from app.modules.auth.models import AuthSession
 from app.modules.auth.schemas import SessionRead
 from app.modules.monitor.permissions import SESSION_DELETE, SESSION_LIST
+from app.modules.system.user.models import User
 
 router = APIRouter(prefix="/api/v1/monitor/sessions", tags=["monitor: sessions"])
 
@@ -71,10 +72,16 @@ async def delete_session(
     principal: Annotated[Principal, Depends(require(SESSION_DELETE))],
     session_id: Annotated[str, Path(max_length=64)],
 ) -> Response:
-    """Force a session to log out, at once on every process."""
+    """Force a session to log out, at once on every process: 404 for a session of a user
+    outside the caller's data scope, 403 for one of a user the caller has no power over (a
+    superuser, or a user holding more than the caller: `auth.power`)."""
     stmt = auth_repository.online_sessions_query(principal, utcnow(), username=None, ip=None)
     found = (await db.execute(stmt.where(AuthSession.id == session_id))).first()
     if found is None:
         raise SessionNotFound()
+    owner = await db.get(User, found[0].user_id)
+    if owner is None:
+        raise SessionNotFound()
+    await power.ensure_power_over_users(db, principal, [owner])
     await sessions.revoke_sessions(db, cache, [session_id], reason="forced_logout", now=utcnow())
     return Response(status_code=204)

@@ -55,3 +55,19 @@ class DeptHasChildren(Conflict):
 
 class DeptHasUsers(Conflict):
     default_message = "Conflict: department has users"
+
+
+class DeptSubtreeOutOfScope(PermissionDenied):
+    """A move or status change would act on departments below this one that lie outside the
+    caller's data scope (moving them under the caller's own department would widen it)."""
+
+    default_message = (
+        "You cannot move, disable or enable a department with sub-departments outside your "
+        "data scope"
+    )
+
+
+class LastSuperuserDept(Conflict):
+    default_message = (
+        "Conflict: disabling this department would leave no active superuser able to sign in"
+    )

@@ -3,13 +3,14 @@ addresses goes through `_visible`, i.e. through the data-scope filter."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import ColumnElement, Select, String, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.access import Principal, scope_filter
+from app.core.sql import in_values
 from app.modules.system.dept.models import Dept
 from app.modules.system.user.models import User
 
@@ -156,3 +157,61 @@ async def move_subtree(db: AsyncSession, old_prefix: str, new_prefix: str) -> in
 async def delete(db: AsyncSession, dept: Dept) -> None:
     await db.delete(dept)
     await db.flush()
+
+
+async def subtree_ids(db: AsyncSession, path: str) -> set[int]:
+    """The department at `path` and every department below it, visible or not."""
+    rows = await db.execute(select(Dept.id).where(Dept.path.startswith(path, autoescape=True)))
+    return set(rows.scalars())
+
+
+async def users_in(db: AsyncSession, dept_ids: Collection[int]) -> list[User]:
+    """The users of these departments."""
+    if not dept_ids:
+        return []
+    rows = await db.execute(select(User).where(in_values(User.dept_id, dept_ids)).order_by(User.id))
+    return list(rows.scalars())
+
+
+async def superuser_dept_chains(db: AsyncSession) -> list[list[int]]:
+    """For every active superuser (they are few), the ids of their department and of every
+    department above it (empty without a department). Locking reads: the superusers' rows
+    `FOR UPDATE`, their departments `FOR SHARE`, so two requests disabling the departments of
+    different superusers at once are serialised and the second sees the first's change
+    (also under MariaDB's repeatable read, where a locking read sees the latest commit)."""
+    users = await db.execute(
+        select(User.id, User.dept_id)
+        .where(User.is_superuser.is_(True), User.status == "active")
+        .order_by(User.id)
+        .with_for_update()
+    )
+    homes: list[int | None] = [dept_id for _, dept_id in users.all()]
+    dept_ids = {d for d in homes if d is not None}
+    paths: dict[int, str] = {}
+    if dept_ids:
+        rows = await db.execute(
+            select(Dept.id, Dept.path)
+            .where(in_values(Dept.id, dept_ids))
+            .order_by(Dept.id)
+            .with_for_update(read=True)
+        )
+        paths = dict(rows.all())
+    return [
+        [int(p) for p in paths.get(dept_id, "").split("/") if p.isdigit()] or [dept_id]
+        if dept_id is not None
+        else []
+        for dept_id in homes
+    ]
+
+
+async def disabled_among(db: AsyncSession, dept_ids: Collection[int]) -> set[int]:
+    """Which of these departments are disabled (a locking read, see above)."""
+    if not dept_ids:
+        return set()
+    rows = await db.execute(
+        select(Dept.id)
+        .where(in_values(Dept.id, dept_ids), Dept.status != "active")
+        .order_by(Dept.id)
+        .with_for_update(read=True)
+    )
+    return set(rows.scalars())

@@ -1,7 +1,12 @@
 """Business rules of the departments feature: the tree, moves, and what blocks a delete.
 
 Departments are data-scoped: a department outside the caller's scope is "not found", and a
-new or moved department must sit under one the caller can see. Data scopes such as
+new or moved department must sit under one the caller can see. Moving a department, or
+changing its status, acts on its whole subtree and the users in it: every department below
+must be inside the caller's scope and the caller needs power over every user there
+(`auth.power`). A disabled department locks its users, and those of every department below
+it, out: they cannot sign in or refresh, their sessions end, and a principal is never built
+for them; enabling it again lets them sign in again. Data scopes such as
 "dept_and_children" are computed from the tree, so any change to its shape (create, move,
 delete) or to a department's status invalidates every cached principal.
 """
@@ -17,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
+from app.core.database import utcnow
 from app.core.trees import nest
-from app.modules.auth import authz
+from app.modules.auth import authz, power, sessions
 from app.modules.system.dept import repository as repo
 from app.modules.system.dept.exceptions import (
     DeptCodeTaken,
@@ -26,6 +32,8 @@ from app.modules.system.dept.exceptions import (
     DeptHasUsers,
     DeptMoveCycle,
     DeptNotFound,
+    DeptSubtreeOutOfScope,
+    LastSuperuserDept,
     ParentDeptNotFound,
     RootDeptNotAllowed,
 )
@@ -103,6 +111,31 @@ async def create_dept(
     return dept
 
 
+async def _ensure_power_over_subtree(db: AsyncSession, principal: Principal, dept: Dept) -> None:
+    """A move or a status change acts on the whole subtree and its users (a move under the
+    caller's own department would put hidden sub-departments into their scope; disabling
+    signs the users out): every department below must lie inside the caller's data scope
+    (403), and the caller needs power over every user in them (`auth.power`)."""
+    if principal.is_superuser:
+        return
+    subtree = await repo.subtree_ids(db, dept.path)
+    if not power.within_scope(principal, subtree):
+        raise DeptSubtreeOutOfScope()
+    await power.ensure_power_over_users(db, principal, await repo.users_in(db, subtree))
+
+
+async def _ensure_a_superuser_remains(db: AsyncSession, dept: Dept) -> None:
+    """409 if, with this subtree disabled (or moved under a disabled department), no active
+    superuser would be left outside disabled departments."""
+    subtree = await repo.subtree_ids(db, dept.path)
+    chains = await repo.superuser_dept_chains(db)
+    disabled = await repo.disabled_among(db, {d for chain in chains for d in chain})
+    for chain in chains:
+        if not (set(chain) & (subtree | disabled)):
+            return
+    raise LastSuperuserDept()
+
+
 def _refuse_cycle(dept: Dept, parent: Dept | None) -> None:
     if parent is not None and parent.path.startswith(dept.path):
         raise DeptMoveCycle()
@@ -135,9 +168,20 @@ async def update_dept(
     # After the move's lock, which reloads the row: compared with the version the flush uses.
     check_version(expected_version, dept.version)
     status_changed = "status" in changes and changes["status"] != dept.status
+    if moving or status_changed:
+        await _ensure_power_over_subtree(db, principal, dept)
+    locks_out = (status_changed and changes["status"] == "disabled") or (
+        moving and parent is not None and await authz.dept_disabled(db, parent.id)
+    )
+    if locks_out:
+        await _ensure_a_superuser_remains(db, dept)
     for field, value in changes.items():
         setattr(dept, field, value)
     await versioned_flush(db)
+    if locks_out and db.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks: the flush above took its write lock, so a concurrent
+        # disable has committed by now or waits for us; look again.
+        await _ensure_a_superuser_remains(db, dept)
     if moving:
         # SQLite has no row locks: its write lock is taken by the flush above, so look at
         # the tree again, as it is now, before rewriting the paths.
@@ -145,8 +189,19 @@ async def update_dept(
         _refuse_cycle(dept, parent)
         new_prefix = f"{parent.path if parent is not None else '/'}{dept.id}/"
         await repo.move_subtree(db, dept.path, new_prefix)
+        path = new_prefix
+    else:
+        path = dept.path
     if moving or status_changed:
         await authz.invalidate_all(cache, db)
+    if (status_changed and changes["status"] == "disabled") or (
+        moving and await authz.dept_disabled(db, dept_id)
+    ):
+        # Its users (and those below it) can no longer sign in: end their sessions now.
+        users = await repo.users_in(db, await repo.subtree_ids(db, path))
+        await sessions.revoke_sessions_of_users(
+            db, cache, [user.id for user in users], reason="dept_disabled", now=utcnow()
+        )
     await record_change(
         db,
         entity="dept",

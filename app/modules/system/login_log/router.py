@@ -1,4 +1,11 @@
-"""The login log: read, filter, export, clear (`/api/v1/system/login-logs`)."""
+"""The login log: read, filter, export, clear (`/api/v1/system/login-logs`).
+
+Every route here also needs the data scope "all" (`require(..., all_data=True)`: 403 for a
+department- or self-scoped caller, superusers pass). Entries name the account tried (user
+id, username, IP, user agent) whatever its department, and an attempt for an unknown or
+deleted name has no department at all to filter on: so the list, the export and the clearing
+are all-data operations, like those of the operation log (docs/access-control.md).
+"""
 
 from __future__ import annotations
 
@@ -71,7 +78,7 @@ async def login_log_filters(
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_login_logs(
-    _principal: Annotated[Principal, Depends(require(LOGIN_LOG_LIST))],
+    _principal: Annotated[Principal, Depends(require(LOGIN_LOG_LIST, all_data=True))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(logs_page)],
     filters: Annotated[LoginLogFilters, Depends(login_log_filters)],
@@ -108,7 +115,7 @@ def _export_row(entry: LoginLog) -> list[object]:
 )
 async def export_login_logs(
     request: Request,
-    _principal: Annotated[Principal, Depends(require(LOGIN_LOG_EXPORT))],
+    _principal: Annotated[Principal, Depends(require(LOGIN_LOG_EXPORT, all_data=True))],
     filters: Annotated[LoginLogFilters, Depends(login_log_filters)],
     file_format: Annotated[ExportFormat, Query(alias="format")] = "xlsx",
 ) -> StreamingResponse:
@@ -121,7 +128,7 @@ async def export_login_logs(
 
 @router.delete("", responses=error_responses(401, 403, 422))
 async def clear_login_logs(
-    _principal: Annotated[Principal, Depends(require(LOGIN_LOG_CLEAR))],
+    _principal: Annotated[Principal, Depends(require(LOGIN_LOG_CLEAR, all_data=True))],
     db: SessionDep,
     before: datetime | None = None,
 ) -> Envelope[ClearResult]:

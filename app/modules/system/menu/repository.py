@@ -85,3 +85,25 @@ async def delete(db: AsyncSession, menu: Menu) -> None:
     await db.execute(delete_rows(role_menu).where(role_menu.c.menu_id == menu.id))
     await db.delete(menu)
     await db.flush()
+
+
+async def subtree_codes(db: AsyncSession, menu_id: int) -> set[str]:
+    """The permission codes carried by the menu and every menu below it, whatever their
+    status (menus are few: one query, walked in Python)."""
+    rows = (await db.execute(select(Menu.id, Menu.parent_id, Menu.permission))).all()
+    children: dict[int | None, list[int]] = {}
+    codes: dict[int, str | None] = {}
+    for row in rows:
+        children.setdefault(row.parent_id, []).append(row.id)
+        codes[row.id] = row.permission
+    found: set[str] = set()
+    pending, seen = [menu_id], set()
+    while pending:
+        current = pending.pop()
+        if current in seen or current not in codes:
+            continue
+        seen.add(current)
+        if codes[current]:
+            found.add(str(codes[current]))
+        pending.extend(children.get(current, []))
+    return found

@@ -104,11 +104,12 @@ async def update_menu(
 
 @router.delete("/{menu_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422))
 async def delete_menu(
-    _principal: Annotated[Principal, Depends(require(MENU_DELETE))],
+    principal: Annotated[Principal, Depends(require(MENU_DELETE))],
     db: SessionDep,
     cache: CacheDep,
     menu_id: MenuIdPath,
 ) -> Response:
-    """Delete a menu without sub-menus; roles lose the grant with it."""
-    await service.delete_menu(db, cache, menu_id)
+    """Delete a menu without sub-menus; roles lose the grant with it (403 for a menu whose
+    code the caller does not hold)."""
+    await service.delete_menu(db, cache, principal, menu_id)
     return Response(status_code=204)

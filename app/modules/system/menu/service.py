@@ -21,7 +21,7 @@ from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
 from app.core.trees import nest
-from app.modules.auth import authz
+from app.modules.auth import authz, power
 from app.modules.system.menu import repository as repo
 from app.modules.system.menu.exceptions import (
     MenuFieldInvalid,
@@ -147,7 +147,10 @@ async def update_menu(
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     # Not locked: a writer that passes this check concurrently loses at the flush instead.
     check_version(changes.pop("version", None), menu.version)
-    _check_grantable(principal, menu.permission, changes.get("permission"))
+    # Editing, moving or enabling a menu acts on its whole subtree: a directory enabled again
+    # hands every code below it back to the roles that hold them (`auth.power`).
+    await power.ensure_power_over_menu(db, principal, menu.id)
+    _check_grantable(principal, changes.get("permission"))
     current = {
         name: getattr(menu, name) for name in ("type", "title", "permission", "path", "component")
     }
@@ -181,10 +184,11 @@ async def update_menu(
     return menu
 
 
-async def delete_menu(db: AsyncSession, cache: Cache, menu_id: int) -> None:
+async def delete_menu(db: AsyncSession, cache: Cache, principal: Principal, menu_id: int) -> None:
     menu = await get_menu(db, menu_id)
     if await repo.has_children(db, menu.id):
         raise MenuHasChildren()
+    await power.ensure_power_over_menu(db, principal, menu.id)
     before = snapshot(menu, AUDITED)
     await repo.delete(db, menu)
     await record_change(db, entity="menu", entity_id=menu_id, action="delete", before=before)

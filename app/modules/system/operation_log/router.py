@@ -1,4 +1,12 @@
-"""The operation (audit) log: read, filter, export, clear (`/api/v1/system/operation-logs`)."""
+"""The operation (audit) log: read, filter, export, clear (`/api/v1/system/operation-logs`).
+
+Every route here also needs the data scope "all" (`require(..., all_data=True)`: 403 for a
+department- or self-scoped caller, superusers pass). Entries name their actor, and carry
+request paths, masked bodies and before/after records of whatever the request touched (users
+of any department included), which no data-scope filter can sort reliably (a failed request
+has no change record, a deleted user no department): so the list, the detail, the export and
+the clearing are all-data operations, and all agree (docs/access-control.md).
+"""
 
 from __future__ import annotations
 
@@ -90,7 +98,7 @@ async def log_filters(
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_operation_logs(
-    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST))],
+    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST, all_data=True))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(logs_page)],
     filters: Annotated[LogFilters, Depends(log_filters)],
@@ -131,7 +139,7 @@ def _export_row(entry: OperationLog) -> list[object]:
 )
 async def export_operation_logs(
     request: Request,
-    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_EXPORT))],
+    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_EXPORT, all_data=True))],
     filters: Annotated[LogFilters, Depends(log_filters)],
     file_format: Annotated[ExportFormat, Query(alias="format")] = "xlsx",
 ) -> StreamingResponse:
@@ -147,7 +155,7 @@ async def export_operation_logs(
 
 @router.get("/{log_id}", responses=error_responses(401, 403, 404))
 async def get_operation_log(
-    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST))],
+    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST, all_data=True))],
     db: SessionDep,
     log_id: Annotated[int, Path(ge=1)],
 ) -> Envelope[OperationLogDetail]:
@@ -164,7 +172,7 @@ async def get_operation_log(
 
 @router.delete("", responses=error_responses(401, 403, 422))
 async def clear_operation_logs(
-    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_CLEAR))],
+    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_CLEAR, all_data=True))],
     db: SessionDep,
     before: datetime | None = None,
 ) -> Envelope[ClearResult]:

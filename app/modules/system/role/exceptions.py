@@ -70,3 +70,10 @@ class ScopeNotHeld(PermissionDenied):
                 )
             ]
         )
+
+
+class RoleOutranksCaller(PermissionDenied):
+    """The role (its codes, its data scope, or its holders) reaches beyond the caller's power:
+    changing, disabling or deleting it would act on more than the caller holds."""
+
+    default_message = "You cannot change a role with permissions or holders beyond your own"

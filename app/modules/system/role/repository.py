@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, delete, exists, false, func, insert, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.modules.system.dept.models import Dept
@@ -201,3 +201,13 @@ async def holder_dept_ids(db: AsyncSession, role_id: int) -> set[int]:
         .distinct()
     )
     return {dept_id for dept_id in rows.scalars() if dept_id is not None}
+
+
+async def has_holder_outside(db: AsyncSession, role_id: int, scope: ColumnElement[bool]) -> bool:
+    """True if a user holding the role is not matched by `scope` (a data-scope clause on
+    `User`; a NULL department counts as outside)."""
+    inside = func.coalesce(scope, false())
+    statement = select(
+        exists().where(user_role.c.role_id == role_id, User.id == user_role.c.user_id, not_(inside))
+    )
+    return bool((await db.execute(statement)).scalar())

@@ -97,11 +97,12 @@ async def update_role(
 
 @router.delete("/{role_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422))
 async def delete_role(
-    _principal: Annotated[Principal, Depends(require(ROLE_DELETE))],
+    principal: Annotated[Principal, Depends(require(ROLE_DELETE))],
     db: SessionDep,
     cache: CacheDep,
     role_id: RoleIdPath,
 ) -> Response:
-    """Delete a role, even one in use: its holders lose its grants at once."""
-    await service.delete_role(db, cache, role_id)
+    """Delete a role, even one in use: its holders lose its grants at once (403 for a role
+    with permissions, a data scope or holders beyond the caller's)."""
+    await service.delete_role(db, cache, principal, role_id)
     return Response(status_code=204)

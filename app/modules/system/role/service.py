@@ -4,9 +4,10 @@ A role grants permission codes (through its menus) and a data scope. A non-super
 only create a role, or widen one (add menus, change its data scope, add custom departments,
 enable it), when the result stays within their own power: every permission code of the role
 is one they hold, and what its data scope reaches (for its current holders, for the relative
-scopes) is inside their own data scope (SECURITY.md §0 #4, ASVS 8.2.1-8.2.3). Narrowing a
-role (removing menus or departments, disabling it) is always allowed. Superusers may do
-anything.
+scopes) is inside their own data scope (SECURITY.md §0 #4, ASVS 8.2.1-8.2.3). Any change
+to an existing role, narrowing included (removing menus, disabling it, deleting it), is acting
+on it and its holders: it needs power over the role as it is (`auth.power`, the one rule for
+every action on another principal). Superusers may do anything.
 
 Any change to a role's grants, status, code or MFA requirement, and its deletion, bumps the
 global authorization version: every holder's next request sees the change (ASVS 8.3.2).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +27,8 @@ from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
 from app.core.database import utcnow
-from app.modules.auth import authz
+from app.modules.auth import authz, power
+from app.modules.auth.power import Uncovered, first_uncovered, within_scope
 from app.modules.system.operation_log.changes import record_change
 from app.modules.system.role import repository as repo
 from app.modules.system.role.exceptions import (
@@ -40,64 +42,17 @@ from app.modules.system.role.models import Role
 from app.modules.system.role.repository import RoleGrant
 from app.modules.system.role.schemas import RoleCreate, RoleRead, RoleUpdate
 
-__all__ = ["RoleGrant", "first_uncovered", "role_grants"]
-
-Uncovered = Literal["permissions", "scope"] | None
+__all__ = ["RoleGrant", "Uncovered", "first_uncovered", "role_grants"]
 
 
 # ----------------------------------------------------------------- power comparisons --
-
-
-def _scope_unlimited(principal: Principal) -> bool:
-    return principal.is_superuser or principal.scope.all
-
-
-def _within_scope(principal: Principal, dept_ids: Collection[int]) -> bool:
-    """True if rows of `dept_ids` are all inside the caller's data scope."""
-    return _scope_unlimited(principal) or set(dept_ids) <= principal.scope.dept_ids
+# The comparisons live in `app.modules.auth.power`, the one rule every action on another
+# principal uses; this module keeps the field names of the role API.
 
 
 async def role_grants(db: AsyncSession, role_ids: Collection[int]) -> list[RoleGrant]:
     """The grants of the existing roles among `role_ids`, whatever their status."""
     return await repo.grants(db, role_ids)
-
-
-async def first_uncovered(
-    db: AsyncSession,
-    principal: Principal,
-    grants: Sequence[RoleGrant],
-    *,
-    home_dept_id: int | None,
-) -> Uncovered:
-    """What the caller does not hold of these roles, for a holder in `home_dept_id`.
-
-    Returns None when the caller holds every permission code of every role and everything
-    their data scopes reach (for that holder) lies inside the caller's own data scope;
-    otherwise "permissions" or "scope".
-    """
-    if principal.is_superuser:
-        return None
-    for grant in grants:
-        if not principal.holds_all(grant.codes):
-            return "permissions"
-    if principal.scope.all:
-        return None
-    home = {home_dept_id} if home_dept_id is not None else set()
-    for grant in grants:
-        if grant.data_scope == "all":
-            return "scope"
-        reach: Collection[int]
-        if grant.data_scope == "custom":
-            reach = grant.dept_ids
-        elif grant.data_scope == "dept":
-            reach = home
-        elif grant.data_scope == "dept_and_children":
-            reach = await repo.subtree_ids(db, home)
-        else:  # "self": only the holder's own rows
-            reach = ()
-        if not _within_scope(principal, reach):
-            return "scope"
-    return None
 
 
 async def _ensure_within_caller(
@@ -119,13 +74,13 @@ async def _ensure_within_caller(
         return
     if data_scope == "all":
         raise ScopeNotHeld("data_scope")
-    if data_scope == "custom" and not _within_scope(principal, dept_ids):
+    if data_scope == "custom" and not within_scope(principal, dept_ids):
         raise ScopeNotHeld("dept_ids")
     if data_scope in ("dept", "dept_and_children") and role_id is not None:
         # Relative scopes reach their holders' departments (and, below them, the subtrees).
         holders = await repo.holder_dept_ids(db, role_id)
         reach = holders if data_scope == "dept" else await repo.subtree_ids(db, holders)
-        if not _within_scope(principal, reach):
+        if not within_scope(principal, reach):
             raise ScopeNotHeld("data_scope")
 
 
@@ -220,6 +175,8 @@ async def update_role(
     role = await repo.get(db, role_id, for_update=True)
     if role is None:
         raise RoleNotFound()
+    # Acting on the role as it is (narrowing it too) needs power over it and its holders.
+    await power.ensure_power_over_role(db, principal, role.id)
     before = (await to_read(db, [role]))[0]
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     check_version(changes.pop("version", None), role.version)  # read under the row lock
@@ -291,11 +248,13 @@ async def update_role(
     return after
 
 
-async def delete_role(db: AsyncSession, cache: Cache, role_id: int) -> None:
-    """Delete a role, in use or not: its holders lose its grants on their next request."""
+async def delete_role(db: AsyncSession, cache: Cache, principal: Principal, role_id: int) -> None:
+    """Delete a role, in use or not: its holders lose its grants on their next request.
+    Only someone with power over the role and its holders may (403 otherwise)."""
     role = await repo.get(db, role_id, for_update=True)
     if role is None:
         raise RoleNotFound()
+    await power.ensure_power_over_role(db, principal, role.id)
     before = (await to_read(db, [role]))[0]
     await repo.delete_role(db, role)
     await record_change(

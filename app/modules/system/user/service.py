@@ -9,7 +9,9 @@ Rules (SECURITY.md §0 #3, #4, #8; ASVS 8.2.1-8.2.3, 8.3.2, 7.4.2, 6.4.1):
 - A non-superuser can only manage (edit, reset the password or MFA, disable, delete) a user
   whose roles are within their own power by the same measure (otherwise a password reset
   would hand them a stronger account); only a superuser manages a superuser.
-  `is_superuser` is never settable.
+  `is_superuser` is never settable. This is the one rule of `app.modules.auth.power`
+  (`ensure_power_over_users`), which the force logout and department moves and status
+  changes use too.
 - Nobody changes their own roles, department or status, resets their own password or MFA or
   deletes themselves here: that is the profile's job (which asks for the current password).
 - The last active superuser cannot be disabled or deleted.
@@ -41,7 +43,7 @@ from app.core.database import utcnow
 from app.core.excel import csv_text
 from app.core.pagination import Page, PageParams, paginate_rows
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
-from app.modules.auth import authz, mfa, sessions
+from app.modules.auth import authz, mfa, power, sessions
 from app.modules.system.operation_log.changes import record_change
 from app.modules.system.role import service as role_service
 from app.modules.system.role.exceptions import GrantNotHeld, ScopeNotHeld
@@ -51,8 +53,6 @@ from app.modules.system.user.exceptions import (
     EmailTaken,
     LastSuperuser,
     SelfManagement,
-    SuperuserProtected,
-    TargetOutranksCaller,
     UnknownIds,
     UsernameTaken,
     UserNotFound,
@@ -160,7 +160,7 @@ async def _ensure_grantable(
     field: str,
 ) -> None:
     """403 unless the caller holds everything these roles give a user in `dept_id`."""
-    problem = await role_service.first_uncovered(db, principal, grants, home_dept_id=dept_id)
+    problem = await power.first_uncovered(db, principal, grants, home_dept_id=dept_id)
     if problem == "permissions":
         raise GrantNotHeld(field)
     if problem == "scope":
@@ -168,18 +168,13 @@ async def _ensure_grantable(
 
 
 async def _load_target(db: AsyncSession, principal: Principal, user_id: int) -> User:
-    """The user to change, locked: 404 outside the scope, then 403 for a superuser (unless
-    the caller is one), then 403 if they hold more than the caller."""
+    """The user to change, locked: 404 outside the scope, then 403 unless the caller has
+    power over them (`auth.power.ensure_power_over_users`: not a superuser unless the caller
+    is one, no role the caller does not cover)."""
     user = await repo.get_scoped(db, principal, user_id, for_update=True)
     if user is None:
         raise UserNotFound()
-    if user.is_superuser and not principal.is_superuser:
-        raise SuperuserProtected()
-    if user.id != principal.user_id and not principal.is_superuser:
-        roles, _ = await repo.links(db, [user.id])
-        grants = await role_service.role_grants(db, roles.get(user.id, []))
-        if await role_service.first_uncovered(db, principal, grants, home_dept_id=user.dept_id):
-            raise TargetOutranksCaller()
+    await power.ensure_power_over_users(db, principal, [user])
     return user
 
 

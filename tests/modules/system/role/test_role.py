@@ -318,13 +318,19 @@ async def test_non_superuser_cannot_put_menus_they_do_not_hold_into_a_role(
     )
     assert response.status_code == 403
     assert await _count(app, role_menu, role_id) == 2
-    # A role someone else filled with more than the caller holds may still be narrowed.
+    # A role someone else filled with more than the caller holds is beyond them: stripping
+    # it is acting on it too (docs/access-control.md, "power over others").
     strong = await _role(app, [USER_LIST, "system:user:delete"])
     narrowed = await client.patch(
         f"{ROLES}/{strong.id}", json={"menu_ids": [held.id]}, headers=headers
     )
+    assert narrowed.status_code == 403
+    assert await _count(app, role_menu, strong.id) == 2
+    # A role within the caller's power may be narrowed.
+    own = await _role(app, [USER_LIST])
+    narrowed = await client.patch(f"{ROLES}/{own.id}", json={"menu_ids": []}, headers=headers)
     assert narrowed.status_code == 200
-    assert narrowed.json()["data"]["menu_ids"] == [held.id]
+    assert narrowed.json()["data"]["menu_ids"] == []
 
 
 async def _directory(db: AsyncSession) -> int:
@@ -347,8 +353,13 @@ async def test_non_superuser_cannot_enable_a_role_stronger_than_themselves(
     weak = await _role(app, [USER_LIST], status="disabled")
     response = await client.patch(f"{ROLES}/{weak.id}", json={"status": "active"}, headers=headers)
     assert response.status_code == 200
+    # Disabling the stronger role is acting on it as well: refused; the weaker one is fine.
     disabled = await client.patch(
         f"{ROLES}/{strong.id}", json={"status": "disabled", "name": "Off"}, headers=headers
+    )
+    assert disabled.status_code == 403
+    disabled = await client.patch(
+        f"{ROLES}/{weak.id}", json={"status": "disabled"}, headers=headers
     )
     assert disabled.status_code == 200
 

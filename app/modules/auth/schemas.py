@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.schemas import EMAIL_HINT, pattern
+
 
 class TokenResponse(BaseModel):
     """RFC 6749 §5.1 token response (not enveloped, so OAuth2 clients and Swagger work)."""
@@ -42,8 +44,16 @@ class ProfileUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: str | None = Field(default=None, min_length=1, max_length=64)
-    email: str | None = Field(default=None, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\-() ]{3,32}$")
+    email: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=pattern(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", EMAIL_HINT),
+    )
+    phone: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=pattern(r"^[0-9+\-() ]{3,32}$", "digits, spaces and + - ( ), 3 to 32 of them"),
+    )
 
 
 class PasswordChange(BaseModel):

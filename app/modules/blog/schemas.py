@@ -11,7 +11,6 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
-MAX_ID = 2**63 - 1
 TITLE_MAX_LENGTH = 200
 CONTENT_MIN_LENGTH = 10
 # The column is TEXT: 65,535 bytes on MySQL, so 16,000 four-byte characters always fit.

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-MAX_ID = 2**63 - 1
 # Raw HTML accepted in a request; the sanitised result must also fit the column (see service).
 MAX_CONTENT_CHARS = 100_000
 

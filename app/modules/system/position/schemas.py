@@ -13,9 +13,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.schemas import Remark
-
-MAX_ID = 2**63 - 1
+from app.core.schemas import CODE_HINT, Remark, pattern
 
 Status = Literal["active", "disabled"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -23,7 +21,13 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Code = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=64,
+        pattern=pattern(
+            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+            CODE_HINT,
+        ),
     ),
 ]
 Sort = Annotated[int, Field(ge=0, le=1_000_000)]

@@ -16,8 +16,8 @@ from pydantic import (
 )
 
 from app.core.concurrency import ExpectedVersion
+from app.core.schemas import CODE_HINT, NO_CONTROL_HINT, Id, pattern
 
-MAX_ID = 2**63 - 1
 MAX_LINKS = 1000
 
 Status = Literal["active", "disabled"]
@@ -25,18 +25,26 @@ DataScope = Literal["all", "custom", "dept", "dept_and_children", "self"]
 Name = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=64,
+        pattern=pattern(r"^[^\x00-\x1f\x7f]+$", NO_CONTROL_HINT),
     ),
 ]
 # Compared case-insensitively, so codes are unique the same way on every database.
 Code = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=64,
+        pattern=pattern(
+            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+            CODE_HINT,
+        ),
     ),
 ]
 Sort = Annotated[int, Field(ge=0, le=1_000_000)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _unique_sorted(ids: list[int]) -> list[int]:

@@ -121,14 +121,27 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
         if not form.captcha_id or not form.captcha_code:
             event(False, "captcha_required")
             raise CaptchaRequired(
-                errors=[{"field": "captcha_code", "message": "required", "type": "missing"}]
+                errors=[
+                    {
+                        "field": "captcha_code",
+                        "message": "is required: get a captcha from GET /api/v1/auth/captcha",
+                        "type": "missing",
+                    }
+                ]
             )
         if not await CaptchaService(ctx.cache, ctx.settings).verify(
             form.captcha_id, form.captcha_code
         ):
             event(False, "captcha_invalid")
             raise InvalidCaptcha(
-                errors=[{"field": "captcha_code", "message": "invalid", "type": "invalid"}]
+                errors=[
+                    {
+                        "field": "captcha_code",
+                        "message": "is wrong or expired: get a new captcha from "
+                        "GET /api/v1/auth/captcha",
+                        "type": "invalid",
+                    }
+                ]
             )
 
     user = (

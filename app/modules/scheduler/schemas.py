@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.core.schemas import AwareUtcDateTime, Remark, pattern
+from app.core.schemas import AwareUtcDateTime, Remark, Version, pattern
 from app.modules.scheduler.models import Job, JobRun
 
 # Serialised size limit of a job's arguments (they live in a TEXT column).
@@ -144,7 +144,7 @@ class JobUpdate(BaseModel):
     misfire_policy: MisfirePolicy | None = None
     misfire_grace_seconds: int | None = Field(default=None, ge=1, le=86400)
     remark: Remark = None
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
     @field_validator("args")
     @classmethod

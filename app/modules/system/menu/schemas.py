@@ -55,10 +55,16 @@ def _text(max_length: int, regex: str) -> StringConstraints:
 
 
 _Optional = (BeforeValidator(blank_to_none), AfterValidator(_no_dot_segments))
-RouteName = Annotated[Annotated[str, _text(64, r"^[A-Za-z][A-Za-z0-9_.:-]*$")] | None, *_Optional]
+ROUTE_NAME_PATTERN = pattern(
+    r"^[A-Za-z][A-Za-z0-9_.:-]*$", "letters, digits and _ . : -, starting with a letter"
+)
+ICON_PATTERN = pattern(
+    r"^[A-Za-z0-9][A-Za-z0-9_:./-]*$", "letters, digits and _ : . / -, starting with one of them"
+)
+RouteName = Annotated[Annotated[str, _text(64, ROUTE_NAME_PATTERN)] | None, *_Optional]
 RoutePath = Annotated[Annotated[str, _text(255, ROUTE_PATH_PATTERN)] | None, *_Optional]
 Component = Annotated[Annotated[str, _text(255, COMPONENT_PATTERN)] | None, *_Optional]
-Icon = Annotated[Annotated[str, _text(64, r"^[A-Za-z0-9][A-Za-z0-9_:./-]*$")] | None, *_Optional]
+Icon = Annotated[Annotated[str, _text(64, ICON_PATTERN)] | None, *_Optional]
 Permission = Annotated[Annotated[str, _text(128, PERMISSION_PATTERN)] | None, *_Optional]
 
 

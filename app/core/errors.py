@@ -113,13 +113,13 @@ async def _app_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.message, exc.errors, exc.headers)
 
 
-def validation_details(errors: Sequence[Any]) -> list[ErrorDetail]:
+def validation_details(errors: Sequence[Any], body: Any = None) -> list[ErrorDetail]:
     """Field errors in words (app/core/validation.py), without echoing the submitted values
     (they may be secrets); one entry per field."""
     details: list[ErrorDetail] = []
     seen: set[tuple[str | None, str | None]] = set()
     for error in errors:
-        location, field = field_path(error.get("loc", ()))
+        location, field = field_path(error.get("loc", ()), body)
         if error.get("type") == "json_invalid":
             field = None  # pydantic's location is the parser's character offset, not a field
         if (location, field) in seen:
@@ -149,7 +149,7 @@ def validation_message(details: Sequence[ErrorDetail], *, limit: int = 3) -> str
 
 async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    details = validation_details(exc.errors())
+    details = validation_details(exc.errors(), exc.body)
     wrong_media = media_type_mismatch(request)
     if wrong_media is not None:
         details.insert(0, wrong_media)

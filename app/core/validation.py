@@ -30,15 +30,30 @@ _UNION_LABELS = frozenset(
 _LABEL_SYNTAX = re.compile(r"[\[\]()<>,]|^(?:constrained|lax|function|nullable|tagged)-")
 
 
-def field_path(loc: Sequence[Any]) -> tuple[str | None, str | None]:
-    """(location, dotted field name) of a pydantic error location; list indices stay numbers."""
+def field_path(loc: Sequence[Any], body: Any = None) -> tuple[str | None, str | None]:
+    """(location, dotted field name) of a pydantic error location; list indices stay numbers.
+
+    With the submitted `body`, a part that is not a key of the object it would index but one
+    of its values is the tag of a tagged union (`trigger.interval.seconds` for a trigger sent
+    as `{"type": "interval"}`) and is left out: the field is `trigger.seconds`.
+    """
     parts = list(loc)
     location = parts.pop(0) if parts and parts[0] in LOCATIONS else None
-    names = [
-        str(part)
-        for part in parts
-        if isinstance(part, int) or (part not in _UNION_LABELS and not _LABEL_SYNTAX.search(part))
-    ]
+    names: list[str] = []
+    current = body if location == "body" else None
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        tags = {str(v) for v in current.values()} if isinstance(current, dict) else set()
+        if not last and isinstance(current, dict) and part not in current and part in tags:
+            continue  # a union tag, not a field
+        if isinstance(part, int):
+            names.append(str(part))
+            current = current[part] if isinstance(current, list) and part < len(current) else None
+            continue
+        if part in _UNION_LABELS or _LABEL_SYNTAX.search(part):
+            continue
+        names.append(part)
+        current = current.get(part) if isinstance(current, dict) else None
     return location, ".".join(names) or None
 
 
@@ -138,7 +153,7 @@ def human_message(error: Mapping[str, Any]) -> str:
     if kind == "union_tag_invalid":
         return f"must be one of {ctx.get('expected_tags', 'the documented values')}"
     if kind == "union_tag_not_found":
-        return f"needs its `{ctx.get('discriminator', 'type')}` field"
+        return f"needs its {ctx.get('discriminator', 'type')} field"
     if kind == "json_invalid":
         return "is not valid JSON"
     if kind in ("value_error", "assertion_error"):

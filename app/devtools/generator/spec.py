@@ -72,11 +72,11 @@ FILTER_CLASHES = _words(
 )
 # PascalCase names imported by the generated files, which the model class must not take.
 IMPORTED_NAMES = _words(
-    "AfterValidator Annotated Any APIRouter AsyncSession AwareDatetime Base BaseModel"
+    "AfterValidator Annotated Any APIRouter AsyncSession Base BaseModel"
     " BeforeValidator BigId BigInteger Boolean Conflict ConfigDict Date Decimal Depends Double"
     " Envelope ErrorDetail FastAPI Field Integer Mapped ModuleSpec NotFound Numeric Page"
     " PageParams Path Principal Query Response Select SessionDep String StringConstraints"
-    " Text TimestampMixin UtcDateTime"
+    " Text TimestampMixin UtcDateTime Id Version"
 )
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,59}$")
 

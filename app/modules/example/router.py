@@ -35,6 +35,7 @@ examples_page = pagination(
     },
     default="-created_at",
 )
+# A row id: plain digits, 1 to 2**63-1; `1_0` or `+1` is a 422 (docs/http.md).
 ExampleIdPath = Annotated[Id, Path()]
 
 

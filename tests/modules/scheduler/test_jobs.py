@@ -80,7 +80,7 @@ async def test_create_cron_job_computes_next_run_in_its_time_zone(
         ({"args": {"unexpected": 1}}, "args.unexpected"),
         ({"trigger": {"type": "cron", "cron": "99 * * * *"}}, "trigger.cron"),
         ({"trigger": {"type": "cron", "cron": "* * * *"}}, "trigger.cron"),
-        ({"trigger": {"type": "interval", "seconds": 0}}, "trigger.interval.seconds"),
+        ({"trigger": {"type": "interval", "seconds": 0}}, "trigger.seconds"),
         ({"trigger": {"type": "date", "run_at": "2020-01-01T00:00:00Z"}}, "trigger.run_at"),
         ({"trigger": {"type": "date", "run_at": "2030-01-01T00:00:00"}}, "trigger.run_at"),
         ({"trigger": {"type": "shell", "cmd": "rm -rf /"}}, "trigger"),

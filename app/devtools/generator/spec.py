@@ -11,7 +11,7 @@ Field syntax on the command line (`--field`)::
     price:decimal:10,2       10 digits, 2 after the point (default 12,2)
     published:bool=false
     due:date?                nullable date
-    starts_at:datetime=now   aware datetime, default: the current time
+    starts_at:datetime=now   datetime (no offset: UTC), default: the current time
 
 Types: str (ARG: max length, default 255), text, int, bigint, float, decimal (ARG: precision,scale),
 bool, date, datetime. Parsing and checks live in `parse.py`, YAML specs in `spec_file.py`; every

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from app.core.database import get_session
 from app.core.deps import get_cache, get_engine
 from app.core.errors import ValidationFailed, validation_message
+from app.core.ratelimit import UNLIMITED_PREFIXES
 from app.core.responses import ErrorDetail, ErrorEnvelope
 
 
@@ -55,8 +56,6 @@ _RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 1},
     }
 }
-# Paths the per-IP rate limit leaves alone (app/core/ratelimit.py): the probes.
-UNLIMITED_PREFIXES = ("/api/v1/health/",)
 _OUTAGE_DEPENDENCIES = frozenset({get_session, get_cache, get_engine})
 
 

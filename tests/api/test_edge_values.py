@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.api.fuzz_stats import EDGE_VALUES
 from tests.security.routes import operations
 from tests.support.identity import auth_headers, create_user
 
@@ -186,3 +187,4 @@ async def test_edge_values_on_every_operation_never_answer_5xx(
                         failures.append(f"{where}: {response.status_code} {response.text[:200]}")
     assert not failures, "\n".join(failures)
     assert operations_seen >= 40 and sent >= 500, (operations_seen, sent)
+    EDGE_VALUES.update(requests=sent, operations=operations_seen)

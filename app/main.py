@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from app.core.cache import create_cache
@@ -24,7 +24,12 @@ from app.core.metrics import install_metrics
 from app.core.middleware import build_middleware
 from app.core.modules import load_module_settings, load_modules
 from app.core.retry import transaction_retry
-from app.core.routing import fast_matching
+from app.core.routing import (
+    declare_shared_responses,
+    fast_matching,
+    refuse_unknown_query,
+    relative_slash_redirects,
+)
 
 log = structlog.get_logger("app")
 
@@ -104,14 +109,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     if settings.docs_on:
         install_docs(app)
-    for spec in modules:
-        for router in spec.routers:
-            _summaries_from_docstrings(router)
-            app.include_router(fast_matching(router))
+    routers = [router for spec in modules for router in spec.routers]
     if settings.enable_test_routes:  # fault-injection tests only; refused in production
         from app.core.testing import router as test_router
 
-        app.include_router(test_router)
+        routers.append(test_router)
+    for router in routers:
+        _summaries_from_docstrings(router)
+        declare_shared_responses(router)
+        # Every route refuses query parameters it does not read (docs/http.md).
+        app.include_router(fast_matching(router), dependencies=[Depends(refuse_unknown_query)])
+    relative_slash_redirects(app)
     return app
 
 

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from app.core.cache import CacheUnavailableError
 from app.core.responses import ErrorDetail, error_response
 from app.core.retry import mark_conflict
+from app.core.validation import field_path, human_message, media_type_mismatch
 
 log = structlog.get_logger("app.errors")
 
@@ -112,32 +113,47 @@ async def _app_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, exc.message, exc.errors, exc.headers)
 
 
-def validation_details(errors: Sequence[Any]) -> list[ErrorDetail]:
-    """Field errors without echoing the submitted values (they may be secrets)."""
-    details = []
+def validation_details(errors: Sequence[Any], body: Any = None) -> list[ErrorDetail]:
+    """Field errors in words (app/core/validation.py), without echoing the submitted values
+    (they may be secrets); one entry per field."""
+    details: list[ErrorDetail] = []
+    seen: set[tuple[str | None, str | None]] = set()
     for error in errors:
-        loc = [str(part) for part in error.get("loc", ())]
-        location = (
-            loc[0] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else None
-        )
-        field_parts = loc[1:] if location else loc
+        location, field = field_path(error.get("loc", ()), body)
+        if error.get("type") == "json_invalid":
+            field = None  # pydantic's location is the parser's character offset, not a field
+        if (location, field) in seen:
+            continue  # the other members of a union failing on the same value
+        seen.add((location, field))
         details.append(
             ErrorDetail(
-                field=".".join(field_parts) or None,
+                field=field,
                 location=location,
-                message=str(error.get("msg", "invalid value")),
+                message=human_message(error),
                 type=str(error.get("type", "value_error")),
             )
         )
     return details
 
 
-async def _request_validation(_request: Request, exc: Exception) -> Response:
+def validation_message(details: Sequence[ErrorDetail], *, limit: int = 3) -> str:
+    """The headline: `Validation failed: body.username may contain only ...; query.since ...`."""
+    parts = []
+    for detail in details[:limit]:
+        name = ".".join(part for part in (detail.location, detail.field) if part)
+        parts.append(f"{name} {detail.message}" if name else detail.message)
+    if len(details) > limit:
+        parts.append(f"and {len(details) - limit} more (see errors)")
+    return f"Validation failed: {'; '.join(parts)}" if parts else "Validation failed"
+
+
+async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    details = validation_details(exc.errors())
-    fields = ", ".join(sorted({d.field for d in details if d.field}))
-    message = f"Validation failed: {fields}" if fields else "Validation failed"
-    return error_response(422, message, details)
+    details = validation_details(exc.errors(), exc.body)
+    wrong_media = media_type_mismatch(request)
+    if wrong_media is not None:
+        details.insert(0, wrong_media)
+    return error_response(422, validation_message(details), details)
 
 
 # FastAPI's answer to a body it cannot decode at all (e.g. bytes that are not UTF-8 sent as JSON,

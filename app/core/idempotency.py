@@ -46,6 +46,7 @@ from app.core.cache.namespaces import protect_namespace
 from app.core.config import Settings
 from app.core.errors import is_dependency_outage
 from app.core.responses import error_response
+from app.core.schemas import pattern
 from app.core.security.tokens import InvalidToken, TokenService
 
 log = structlog.get_logger("app.idempotency")
@@ -92,7 +93,7 @@ HEADER_PARAMETER: dict[str, Any] = {
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_KEY_LENGTH,
-        "pattern": "^[ -~]+$",
+        "pattern": pattern("^[ -~]+$", "printable ASCII characters"),
     },
 }
 _ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorEnvelope"}

@@ -29,6 +29,8 @@ from app.core.retry import is_rerun
 log = structlog.get_logger("app.ratelimit")
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600}
 _RATE = re.compile(r"^(\d+)/(second|minute|hour)$")
+# Paths the per-IP limit leaves alone: the health probes (OpenAPI documents 429 on the rest).
+UNLIMITED_PREFIXES = ("/api/v1/health/",)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class RateLimitMiddleware:
         self.rate = Rate.parse(settings.rate_limit_per_ip)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "").startswith("/api/v1/health/"):
+        if scope["type"] != "http" or scope.get("path", "").startswith(UNLIMITED_PREFIXES):
             await self.app(scope, receive, send)
             return
         cache: Cache = scope["app"].state.cache

@@ -50,6 +50,7 @@ from app.core.database import SessionDep, UtcDateTime, after_commit, utcnow
 from app.core.deps import EngineDep
 from app.core.ratelimit import limit
 from app.core.responses import Envelope, error_responses, ok
+from app.core.schemas import pattern
 
 MAX_SLOW_MS = 30_000
 
@@ -104,7 +105,16 @@ _params = table(
 @router.post("/tx", responses=error_responses(422, 503))
 async def slow_transaction(
     db: SessionDep,
-    tag: Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="Names the rows")],
+    tag: Annotated[
+        str,
+        Query(
+            pattern=pattern(
+                r"^[a-z0-9][a-z0-9_-]{0,39}$",
+                "lowercase letters, digits, _ and -",
+            ),
+            description="Names the rows",
+        ),
+    ],
     rows: Annotated[int, Query(ge=1, le=20, description="Rows to insert")] = 3,
     ms: Annotated[
         int, Query(ge=0, le=MAX_SLOW_MS, description="Milliseconds between two inserts")
@@ -147,7 +157,13 @@ async def worker(
 
 # ------------------------------------------------------------- conflicts (SECURITY.md F18) --
 
-TAG = Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="Names the rows and the counter")
+TAG = Query(
+    pattern=pattern(
+        r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        "lowercase letters, digits, _ and -",
+    ),
+    description="Names the rows and the counter",
+)
 # Per tag, in this process: attempts started, and the attempts whose after_commit ran.
 _conflict_attempts: dict[str, int] = {}
 CONFLICT_RATE = "2/hour"

@@ -11,3 +11,5 @@ OPERATIONS: defaultdict[str, set[str]] = defaultdict(set)
 # "Deleted resources stay deleted": label of each resource checked ("/api/v1/system/users")
 # -> how its create body was found ("generated" from the schema, or "fixture").
 DELETED_RESOURCES: dict[str, str] = {}
+# tests/api/test_edge_values.py: requests sent, and operations they went to.
+EDGE_VALUES: Counter[str] = Counter()

@@ -8,6 +8,10 @@ valid and invalid requests for every operation, sent as two identities:
 - a user whose only role grants a few read permissions (the same, plus API5: everything else
   answers a documented 401/403, never a 5xx).
 
+`date-time` values include naive ones and the edges of the UTC range (`date_times`); integers
+out of range come from the negative mode (every integer has bounds, tests/core/
+test_http_input.py), and `test_edge_values.py` sends both to every operation explicitly.
+
 Checks on every response: no 5xx, the status code is documented for the operation, the
 content type and the body match the documented response, and (`ignored_auth`) the same request
 without or with a broken token is refused (ASVS 8.2.1, API2). On top, every JSON body must be
@@ -56,6 +60,7 @@ from schemathesis.core.result import Err
 from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi as schemathesis_asgi
 from schemathesis.specs.openapi import checks as openapi_checks
+from schemathesis.specs.openapi.formats import rfc3339_values, unregister_string_format
 
 from app.core import migrations
 from app.main import create_app
@@ -159,14 +164,38 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
         assert (pool.checkedin(), pool.checkedout()) == (0, 0), pool.status()
 
 
+# `date-time` values as clients really send them, not only RFC 3339: naive (what most date
+# pickers send), and the edges of the range once converted to UTC. Schemathesis' own strategy
+# always adds an offset, so it never sent `?since=2026-01-01T00:00:00`, which was a 500.
+DATE_TIME_EDGES = (
+    "2026-01-01T00:00:00",
+    "0001-01-01T00:00:00",
+    "9999-12-31T23:59:59.999999",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999Z",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "2026-01-01T00:00:00+23:59",
+)
+
+
+def date_times() -> st.SearchStrategy[str]:
+    naive = st.datetimes().map(lambda moment: moment.isoformat())
+    return st.one_of(st.sampled_from(DATE_TIME_EDGES), naive, rfc3339_values("date-time"))
+
+
 @pytest.fixture(scope="module")
-def fuzz_schema(fuzz_app: FastAPI) -> BaseSchema:
+def fuzz_schema(fuzz_app: FastAPI) -> Iterator[BaseSchema]:
     schema: BaseSchema = schemathesis.openapi.from_asgi(
         OPENAPI_PATH, LifespanOwned(fuzz_app), config=_config()
     )
     for path in EXCLUDED_PATHS:
         schema = schema.exclude(path=path)
-    return schema
+    schemathesis.openapi.format("date-time", date_times())
+    try:
+        yield schema
+    finally:
+        unregister_string_format("date-time")  # back to Schemathesis' own
 
 
 async def _superuser(app: FastAPI) -> dict[str, str]:

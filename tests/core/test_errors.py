@@ -86,7 +86,10 @@ async def test_field_errors_name_the_field_and_never_echo_values(
     body = response.json()
     fields = {error["field"] for error in body["errors"]}
     assert fields == {"name", "password"}
-    assert body["message"] == "Validation failed: name, password"
+    assert body["message"] == (
+        "Validation failed: body.name must not be empty; "
+        "body.password must be at most 100 characters long"
+    )
     assert "hunter2" not in response.text
 
 

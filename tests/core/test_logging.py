@@ -52,7 +52,7 @@ async def test_json_access_line_has_request_id_status_and_latency(
     assert access, lines
     entry = access[-1]
     assert entry["request_id"] == "log-1"
-    assert entry["status"] == 200
+    assert entry["status"] == 422  # an unknown query parameter is refused (docs/http.md)
     assert entry["route"] == "/api/v1/health/live"
     assert isinstance(entry["duration_ms"], float)
     assert "user_id" in entry

@@ -18,9 +18,13 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from app.core.schemas import pattern
+
 NAMESPACE_SEPARATOR = ":"
 # Lower-case letters, digits, `_`, `.` and `-`: no glob metacharacter, no separator, no path.
-NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+NAMESPACE_PATTERN = pattern(
+    r"^[a-z0-9][a-z0-9_.-]{0,63}$", "up to 64 lowercase letters, digits and _ . -"
+)
 _NAMESPACE = re.compile(NAMESPACE_PATTERN)
 
 _protected: dict[str, str] = {}

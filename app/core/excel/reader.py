@@ -38,6 +38,7 @@ from app.core.errors import AppError, ServiceUnavailable
 from app.core.excel import shared_strings
 from app.core.excel.cells import Column, SpreadsheetRejected, SpreadsheetTooLarge, cell_text
 from app.core.responses import ErrorDetail
+from app.core.validation import human_message
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -254,8 +255,10 @@ def _row_errors(row: int, exc: ValidationError) -> list[RowError]:
     errors = []
     for error in exc.errors(include_input=False, include_url=False):
         loc = error.get("loc", ())
-        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        errors.append(RowError(row=row, field=str(loc[0]) if loc else None, message=message))
+        # The same words as a request's validation errors: no pattern, no pydantic wording.
+        errors.append(
+            RowError(row=row, field=str(loc[0]) if loc else None, message=human_message(error))
+        )
     return errors
 
 

@@ -11,7 +11,7 @@ Field syntax on the command line (`--field`)::
     price:decimal:10,2       10 digits, 2 after the point (default 12,2)
     published:bool=false
     due:date?                nullable date
-    starts_at:datetime=now   aware datetime, default: the current time
+    starts_at:datetime=now   datetime (no offset: UTC), default: the current time
 
 Types: str (ARG: max length, default 255), text, int, bigint, float, decimal (ARG: precision,scale),
 bool, date, datetime. Parsing and checks live in `parse.py`, YAML specs in `spec_file.py`; every
@@ -72,11 +72,11 @@ FILTER_CLASHES = _words(
 )
 # PascalCase names imported by the generated files, which the model class must not take.
 IMPORTED_NAMES = _words(
-    "AfterValidator Annotated Any APIRouter AsyncSession AwareDatetime Base BaseModel"
+    "AfterValidator Annotated Any APIRouter AsyncSession Base BaseModel"
     " BeforeValidator BigId BigInteger Boolean Conflict ConfigDict Date Decimal Depends Double"
     " Envelope ErrorDetail FastAPI Field Integer Mapped ModuleSpec NotFound Numeric Page"
     " PageParams Path Principal Query Response Select SessionDep String StringConstraints"
-    " Text TimestampMixin UtcDateTime"
+    " Text TimestampMixin UtcDateTime Id Version"
 )
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,59}$")
 

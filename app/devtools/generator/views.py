@@ -184,7 +184,7 @@ class FieldView:
                 f"decimal_places={spec.scale}), _places({spec.scale})]"
             )
         if spec.type == "datetime":
-            return Code("AwareDatetime")
+            return Code("UtcDateTime")  # no offset: UTC; range-checked (docs/http.md)
         return Code(spec.type)  # bool, date
 
     @property
@@ -268,7 +268,7 @@ class FieldView:
                 "float": "a lot",
                 "bool": "maybe",
                 "date": "2030-02-30",
-                "datetime": "2030-01-15T10:30:00",  # no time zone
+                "datetime": "9999-12-31T23:59:59-14:00",  # past year 9999 in UTC
             }[spec.type]
         )
 

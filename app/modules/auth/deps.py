@@ -150,9 +150,15 @@ def require(
     async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not allow_pending:
             if principal.password_change_required:
-                raise PermissionDenied("Password change required")
+                raise PermissionDenied(
+                    "Password change required: set a new one with PUT /api/v1/auth/me/password "
+                    "(`current_password`, `new_password`) before using other endpoints"
+                )
             if principal.mfa_enrollment_required:
-                raise PermissionDenied("Multi-factor authentication must be set up first")
+                raise PermissionDenied(
+                    "Multi-factor authentication must be set up first: POST "
+                    "/api/v1/auth/mfa/setup, then POST /api/v1/auth/mfa/confirm with a code"
+                )
         for code in codes:
             if not principal.can(code):
                 raise PermissionDenied(f"Permission denied: {code}")

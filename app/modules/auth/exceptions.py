@@ -19,11 +19,17 @@ class InvalidRefreshToken(NotAuthenticated):
 
 
 class CaptchaRequired(BadRequest):
-    default_message = "Captcha required"
+    default_message = (
+        "Captcha required: get one from GET /api/v1/auth/captcha and send its `captcha_id` "
+        "with the characters shown as `captcha_code`"
+    )
 
 
 class InvalidCaptcha(BadRequest):
-    default_message = "Invalid or expired captcha"
+    default_message = (
+        "Invalid or expired captcha: get a new one from GET /api/v1/auth/captcha (each is "
+        "single-use)"
+    )
 
 
 class WrongPassword(BadRequest):

@@ -156,12 +156,25 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
         if refused == "captcha_required":
             event(user, False, refused)
             raise CaptchaRequired(
-                errors=[{"field": "captcha_code", "message": "required", "type": "missing"}]
+                errors=[
+                    {
+                        "field": "captcha_code",
+                        "message": "is required: get a captcha from GET /api/v1/auth/captcha",
+                        "type": "missing",
+                    }
+                ]
             )
         if refused == "captcha_invalid":
             event(user, False, refused)
             raise InvalidCaptcha(
-                errors=[{"field": "captcha_code", "message": "invalid", "type": "invalid"}]
+                errors=[
+                    {
+                        "field": "captcha_code",
+                        "message": "is wrong or expired: get a new captcha from "
+                        "GET /api/v1/auth/captcha",
+                        "type": "invalid",
+                    }
+                ]
             )
         if user is None:
             await ctx.hasher.verify_dummy(form.password)  # same cost as a wrong password

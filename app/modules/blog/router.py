@@ -14,11 +14,11 @@ from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.blog import service
 from app.modules.blog.models import Article
 from app.modules.blog.schemas import (
-    MAX_ID,
     TITLE_MAX_LENGTH,
     ArticleCreate,
     ArticleRead,
@@ -36,7 +36,7 @@ articles_page = pagination(
     },
     default="-created_at",
 )
-ArticleIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+ArticleIdPath = Annotated[Id, Path()]
 SignedIn = Annotated[Principal, Depends(require())]
 
 
@@ -49,7 +49,7 @@ async def list_articles(
         str | None, Query(max_length=TITLE_MAX_LENGTH, description="Title contains")
     ] = None,
     published: Annotated[bool | None, Query(description="Published or draft")] = None,
-    author_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Written by")] = None,
+    author_id: Annotated[Id | None, Query(description="Written by")] = None,
 ) -> Envelope[Page[ArticleRead]]:
     """List the published articles and the caller's drafts, newest first."""
     statement = service.list_statement(

@@ -13,7 +13,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, f
 
 from app.core.schemas import DisplayText
 
-MAX_ID = 2**63 - 1
 TITLE_MAX_LENGTH = 200
 CONTENT_MIN_LENGTH = 10
 # The column is TEXT: 65,535 bytes on MySQL, so 16,000 four-byte characters always fit.

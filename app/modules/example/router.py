@@ -10,7 +10,7 @@ from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
-from app.core.schemas import MAX_ID
+from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.example import service
 from app.modules.example.models import Example
@@ -35,7 +35,8 @@ examples_page = pagination(
     },
     default="-created_at",
 )
-ExampleIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+# A row id: plain digits, 1 to 2**63-1; `1_0` or `+1` is a 422 (docs/http.md).
+ExampleIdPath = Annotated[Id, Path()]
 
 
 @router.get("", responses=error_responses(401, 403, 422))

@@ -9,16 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
 
-from app.core.schemas import DisplayText, blank_to_none
+from app.core.schemas import DisplayText, Version, blank_to_none
 
 Name = DisplayText[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -44,7 +37,7 @@ class ExampleUpdate(BaseModel):
 
     name: Name | None = None
     description: Description = None
-    version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    version: Version | None = None
 
     @field_validator("name", "version")
     @classmethod

@@ -19,13 +19,14 @@ from app.core.database import SessionDep
 from app.core.deps import SettingsDep
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id, pattern
 from app.modules.auth.deps import require
 from app.modules.files import service
 from app.modules.files.detect import TYPES
 from app.modules.files.exceptions import FileTooLarge, MalformedUpload
 from app.modules.files.models import StoredFile
 from app.modules.files.permissions import FILE_LIST, FILE_UPLOAD
-from app.modules.files.schemas import MAX_ID, FileRead
+from app.modules.files.schemas import FileRead
 from app.modules.files.storage import StorageDep
 from app.modules.files.upload import MULTIPART_OVERHEAD, MultipartFileReader
 
@@ -40,7 +41,7 @@ files_page = pagination(
     },
     default="-created_at",
 )
-FileIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+FileIdPath = Annotated[Id, Path()]
 
 # The body is parsed by `MultipartFileReader` (streamed, after the permission check), so the
 # OpenAPI request body is declared by hand.
@@ -126,7 +127,12 @@ async def list_files(
     params: Annotated[PageParams, Depends(files_page)],
     name: Annotated[str | None, Query(max_length=255, description="Name contains")] = None,
     extension: Annotated[
-        str | None, Query(max_length=16, pattern=r"^[A-Za-z0-9]+$", description="Extension")
+        str | None,
+        Query(
+            max_length=16,
+            pattern=pattern(r"^[A-Za-z0-9]+$", "letters and digits"),
+            description="Extension",
+        ),
     ] = None,
 ) -> Envelope[Page[FileRead]]:
     """List the files in the caller's data scope."""

@@ -6,8 +6,6 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_ID = 2**63 - 1
-
 
 class FileRead(BaseModel):
     """A stored file's metadata; where its bytes live is never shown."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import AwareDatetime
 
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, accepted, created, error_responses, ok
+from app.core.schemas import Id, UtcDateTime, pattern
 from app.modules.auth.deps import require
 from app.modules.scheduler import service
 from app.modules.scheduler.leader import LEADER_INFO
@@ -29,7 +29,6 @@ from app.modules.scheduler.permissions import (
     RUN_READ,
 )
 from app.modules.scheduler.schemas import (
-    MAX_ID,
     JobCreate,
     JobRead,
     JobRunRead,
@@ -42,7 +41,7 @@ from app.modules.scheduler.schemas import (
 )
 
 SchedulerDep = Annotated[Scheduler, Depends(get_scheduler)]
-JobIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+JobIdPath = Annotated[Id, Path()]
 
 router = APIRouter(prefix="/api/v1/scheduler", tags=["scheduler"])
 
@@ -214,12 +213,14 @@ async def list_runs(
     _principal: Annotated[Principal, Depends(require(RUN_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(runs_page)],
-    job_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    job_id: Annotated[Id | None, Query()] = None,
     job_name: Annotated[str | None, Query(max_length=100, description="Job name contains")] = None,
     status: RunStatus | None = None,
-    trigger: Annotated[str | None, Query(pattern="^(schedule|manual)$")] = None,
-    scheduled_from: AwareDatetime | None = None,
-    scheduled_to: AwareDatetime | None = None,
+    trigger: Annotated[
+        str | None, Query(pattern=pattern("^(schedule|manual)$", "must be schedule or manual"))
+    ] = None,
+    scheduled_from: UtcDateTime | None = None,
+    scheduled_to: UtcDateTime | None = None,
 ) -> Envelope[Page[JobRunRead]]:
     """The run history, newest first: status, times, duration, result or error, host and pid."""
     statement = service.runs_statement(
@@ -238,7 +239,7 @@ async def list_runs(
 async def get_run(
     _principal: Annotated[Principal, Depends(require(RUN_READ))],
     db: SessionDep,
-    run_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    run_id: Annotated[Id, Path()],
 ) -> Envelope[JobRunRead]:
     """One job run."""
     return ok(JobRunRead.model_validate(await service.get_run(db, run_id)))

@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,10 +25,9 @@ from pydantic import (
     model_validator,
 )
 
-from app.core.schemas import DisplayText, Remark
+from app.core.schemas import AwareUtcDateTime, DisplayText, Remark, Version, pattern
 from app.modules.scheduler.models import Job, JobRun
 
-MAX_ID = 2**63 - 1
 # Serialised size limit of a job's arguments (they live in a TEXT column).
 MAX_ARGS_BYTES = 16_000
 RUN_STATUSES = (
@@ -61,7 +59,12 @@ Name = DisplayText[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ]
 TargetName = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=100, pattern=r"^[a-z0-9_.]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        max_length=100,
+        pattern=pattern(r"^[a-z0-9_.]+$", "lowercase letters, digits, _ and ."),
+    ),
 ]
 TimeZoneName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
@@ -78,7 +81,7 @@ class IntervalTriggerSpec(BaseModel):
 
     type: Literal["interval"]
     seconds: int = Field(ge=1, le=366 * 86400)
-    start_at: AwareDatetime | None = Field(
+    start_at: AwareUtcDateTime | None = Field(
         default=None, description="First tick (default: `seconds` after the job is saved)"
     )
 
@@ -87,7 +90,7 @@ class DateTriggerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["date"]
-    run_at: AwareDatetime
+    run_at: AwareUtcDateTime
 
 
 TriggerSpec = Annotated[
@@ -143,7 +146,7 @@ class JobUpdate(BaseModel):
     misfire_policy: MisfirePolicy | None = None
     misfire_grace_seconds: int | None = Field(default=None, ge=1, le=86400)
     remark: Remark = None
-    version: int | None = Field(default=None, ge=1)
+    version: Version | None = None
 
     @field_validator("args")
     @classmethod

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.access import Principal
 from app.core.database import after_commit, utcnow
 from app.core.jobs import JobTarget
+from app.core.validation import field_path, human_message
 from app.modules.scheduler import repository as repo
 from app.modules.scheduler import triggers
 from app.modules.scheduler.exceptions import (
@@ -109,8 +110,8 @@ def _args(scheduler: Scheduler, target: JobTarget, args: dict[str, Any]) -> str:
         parsed = target.parse_args(args, scheduler.runner.settings)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise InvalidJob(f"args.{where}" if where else "args", first["msg"]) from None
+        _location, where = field_path(first["loc"], args)
+        raise InvalidJob(f"args.{where}" if where else "args", human_message(first)) from None
     return orjson.dumps(parsed.model_dump(mode="json", exclude_unset=True)).decode()
 
 

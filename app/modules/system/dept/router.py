@@ -11,11 +11,11 @@ from app.core.database import SessionDep
 from app.core.deps import CacheDep
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.system.dept import service
 from app.modules.system.dept.models import Dept
 from app.modules.system.dept.schemas import (
-    MAX_ID,
     DeptCreate,
     DeptRead,
     DeptTreeNode,
@@ -36,7 +36,7 @@ depts_page = pagination(
     sortable={"sort": Dept.sort, "name": Dept.name, "created_at": Dept.created_at, "id": Dept.id},
     default="sort,id",
 )
-DeptIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+DeptIdPath = Annotated[Id, Path()]
 
 
 @router.get("", responses=error_responses(401, 403, 422))
@@ -47,7 +47,7 @@ async def list_depts(
     name: Annotated[str | None, Query(max_length=64, description="Name contains")] = None,
     code: Annotated[str | None, Query(max_length=64, description="Exact code")] = None,
     status: Annotated[Status | None, Query()] = None,
-    parent_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    parent_id: Annotated[Id | None, Query()] = None,
 ) -> Envelope[Page[DeptRead]]:
     """List the departments in the caller's data scope."""
     statement = service.list_statement(

@@ -15,12 +15,18 @@ from pydantic import (
 )
 
 from app.core.concurrency import ExpectedVersion
-from app.core.schemas import DisplayText, blank_to_none
-
-MAX_ID = 2**63 - 1
+from app.core.schemas import (
+    CODE_HINT,
+    EMAIL_HINT,
+    PHONE_HINT,
+    DisplayText,
+    Id,
+    blank_to_none,
+    pattern,
+)
 
 Status = Literal["active", "disabled"]
-DeptId = Annotated[int, Field(ge=1, le=MAX_ID)]
+DeptId = Id
 Name = DisplayText[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ]
@@ -29,7 +35,13 @@ Name = DisplayText[
 Code = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=64,
+        pattern=pattern(
+            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+            CODE_HINT,
+        ),
     ),
 ]
 Sort = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -42,7 +54,14 @@ Leader = Annotated[
 Phone = Annotated[
     Annotated[
         str,
-        StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+?[0-9][0-9 ()-]{2,}$"),
+        StringConstraints(
+            strip_whitespace=True,
+            max_length=32,
+            pattern=pattern(
+                r"^\+?[0-9][0-9 ()-]{2,}$",
+                PHONE_HINT,
+            ),
+        ),
     ]
     | None,
     BeforeValidator(blank_to_none),
@@ -52,7 +71,9 @@ Email = Annotated[
         Annotated[
             str,
             StringConstraints(
-                strip_whitespace=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+                strip_whitespace=True,
+                max_length=255,
+                pattern=pattern(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", EMAIL_HINT),
             ),
         ]
     ]

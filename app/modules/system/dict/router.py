@@ -17,11 +17,11 @@ from app.core.database import SessionDep
 from app.core.deps import CacheDep
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.system.dict import service
 from app.modules.system.dict.models import DictData, DictType
 from app.modules.system.dict.schemas import (
-    MAX_ID,
     DictDataCreate,
     DictDataRead,
     DictDataUpdate,
@@ -67,7 +67,7 @@ data_page = pagination(
     },
     default="type_code,sort",
 )
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdPath = Annotated[Id, Path()]
 
 
 def _stripped(value: str | None) -> str | None:

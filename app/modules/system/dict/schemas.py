@@ -16,14 +16,15 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.schemas import DisplayText
-
-MAX_ID = 2**63 - 1
+from app.core.schemas import DisplayText, pattern
 
 Status = Literal["active", "disabled"]
 # Lower case only, so a code is unique and found the same way on every database (MySQL
 # compares case-insensitively, PostgreSQL and SQLite do not).
-TYPE_CODE_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,99}$"
+TYPE_CODE_PATTERN = pattern(
+    r"^[a-z0-9][a-z0-9_.:-]{0,99}$",
+    "lowercase letters, digits and _ . : -, starting with a letter or digit",
+)
 TYPE_CODE_RE = re.compile(TYPE_CODE_PATTERN)
 
 Name = DisplayText[
@@ -55,7 +56,14 @@ Remark = Annotated[
 ]
 # A presentation hint for front ends ("success", "danger", "primary", ...).
 Tag = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^[\w-]+$")]
+    Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True,
+            max_length=32,
+            pattern=pattern(r"^[\w-]+$", "letters, digits, _ and -"),
+        ),
+    ]
     | None,
     BeforeValidator(_blank_to_none),
 ]

@@ -9,7 +9,6 @@ are all-data operations, like those of the operation log (docs/access-control.md
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,7 +26,7 @@ from app.core.pagination import (
     pagination,
 )
 from app.core.responses import Envelope, error_responses, ok
-from app.core.schemas import MAX_ID
+from app.core.schemas import Id, UtcDateTime
 from app.modules.auth.deps import require
 from app.modules.system.login_log import repository as repo
 from app.modules.system.login_log.models import LoginLog
@@ -55,12 +54,12 @@ class LoginLogFilters:
 
 async def login_log_filters(
     username: Annotated[str | None, Query(max_length=64)] = None,
-    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    user_id: Annotated[Id | None, Query()] = None,
     event: Annotated[str | None, Query(max_length=32)] = None,
     success: bool | None = None,
     ip: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
 ) -> LoginLogFilters:
     """The filters from the query string (a dependency: `Depends(login_log_filters)`)."""
     return LoginLogFilters(
@@ -130,7 +129,7 @@ async def export_login_logs(
 async def clear_login_logs(
     _principal: Annotated[Principal, Depends(require(LOGIN_LOG_CLEAR, all_data=True))],
     db: SessionDep,
-    before: datetime | None = None,
+    before: UtcDateTime | None = None,
 ) -> Envelope[ClearResult]:
     """Delete entries (all, or those older than `before`); the clearing itself is recorded."""
     return ok(ClearResult(deleted=await clearing.clear_login_log(db, before)))

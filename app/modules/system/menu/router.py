@@ -11,11 +11,11 @@ from app.core.database import SessionDep
 from app.core.deps import CacheDep
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.system.menu import service
 from app.modules.system.menu.models import Menu
 from app.modules.system.menu.schemas import (
-    MAX_ID,
     MenuCreate,
     MenuRead,
     MenuTreeNode,
@@ -37,7 +37,7 @@ menus_page = pagination(
     sortable={"sort": Menu.sort, "title": Menu.title, "created_at": Menu.created_at, "id": Menu.id},
     default="sort,id",
 )
-MenuIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+MenuIdPath = Annotated[Id, Path()]
 
 
 @router.get("", responses=error_responses(401, 403, 422))

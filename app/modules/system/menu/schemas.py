@@ -17,13 +17,11 @@ from pydantic import (
 
 from app.core.access import GRANT_PATTERN
 from app.core.concurrency import ExpectedVersion
-from app.core.schemas import DisplayText, blank_to_none
-
-MAX_ID = 2**63 - 1
+from app.core.schemas import DisplayText, Id, blank_to_none, pattern
 
 Status = Literal["active", "disabled"]
 MenuType = Literal["directory", "menu", "button"]
-MenuId = Annotated[int, Field(ge=1, le=MAX_ID)]
+MenuId = Id
 Title = DisplayText[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ]
@@ -31,12 +29,21 @@ Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 
 # `module:resource:action` as the registry declares codes, or a wildcard grant
 # (`system:user:*`, `system:*`, `*`); granting a wildcard needs holding it (anti-escalation).
-PERMISSION_PATTERN = GRANT_PATTERN.pattern
+PERMISSION_PATTERN = pattern(
+    GRANT_PATTERN.pattern,
+    "must be a permission code module:resource:action in lowercase letters, digits and -, "
+    "or a wildcard such as system:user:*",
+)
 # A front-end route path: `/system/users`, `users`, `/users/:id`; no spaces, schemes or `..`.
 _SEGMENT = r"(?:[A-Za-z0-9_.~-]+|:[A-Za-z_][A-Za-z0-9_]*\??)"
-ROUTE_PATH_PATTERN = rf"^(?:/|/?{_SEGMENT}(?:/{_SEGMENT})*/?)$"
+ROUTE_PATH_PATTERN = pattern(
+    rf"^(?:/|/?{_SEGMENT}(?:/{_SEGMENT})*/?)$",
+    "must be a route path such as /system/users or /users/:id",
+)
 # A front-end component: `Layout`, `system/user/index`, `@/views/home.vue`.
-COMPONENT_PATTERN = r"^[A-Za-z0-9_@][A-Za-z0-9_./@-]*$"
+COMPONENT_PATTERN = pattern(
+    r"^[A-Za-z0-9_@][A-Za-z0-9_./@-]*$", "letters, digits and _ . / @ -, as in system/user/index"
+)
 
 
 def _no_dot_segments(value: str | None) -> str | None:
@@ -45,15 +52,21 @@ def _no_dot_segments(value: str | None) -> str | None:
     return value
 
 
-def _text(max_length: int, pattern: str) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, max_length=max_length, pattern=pattern)
+def _text(max_length: int, regex: str) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, max_length=max_length, pattern=regex)
 
 
 _Optional = (BeforeValidator(blank_to_none), AfterValidator(_no_dot_segments))
-RouteName = Annotated[Annotated[str, _text(64, r"^[A-Za-z][A-Za-z0-9_.:-]*$")] | None, *_Optional]
+ROUTE_NAME_PATTERN = pattern(
+    r"^[A-Za-z][A-Za-z0-9_.:-]*$", "letters, digits and _ . : -, starting with a letter"
+)
+ICON_PATTERN = pattern(
+    r"^[A-Za-z0-9][A-Za-z0-9_:./-]*$", "letters, digits and _ : . / -, starting with one of them"
+)
+RouteName = Annotated[Annotated[str, _text(64, ROUTE_NAME_PATTERN)] | None, *_Optional]
 RoutePath = Annotated[Annotated[str, _text(255, ROUTE_PATH_PATTERN)] | None, *_Optional]
 Component = Annotated[Annotated[str, _text(255, COMPONENT_PATTERN)] | None, *_Optional]
-Icon = Annotated[Annotated[str, _text(64, r"^[A-Za-z0-9][A-Za-z0-9_:./-]*$")] | None, *_Optional]
+Icon = Annotated[Annotated[str, _text(64, ICON_PATTERN)] | None, *_Optional]
 Permission = Annotated[Annotated[str, _text(128, PERMISSION_PATTERN)] | None, *_Optional]
 
 

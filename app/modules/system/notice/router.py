@@ -15,11 +15,11 @@ from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.pagination import Page, PageParams, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.system.notice import service
 from app.modules.system.notice.models import Notice
 from app.modules.system.notice.schemas import (
-    MAX_ID,
     NoticeCreate,
     NoticeRead,
     NoticeStatus,
@@ -52,7 +52,7 @@ published_page = pagination(
     sortable={"published_at": Notice.published_at, "title": Notice.title, "id": Notice.id},
     default="-published_at",
 )
-NoticeIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+NoticeIdPath = Annotated[Id, Path()]
 
 
 def _page(items: Sequence[Notice], total: int, params: PageParams) -> Page[NoticeRead]:

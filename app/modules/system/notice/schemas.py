@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from app.core.schemas import DisplayText
 
-MAX_ID = 2**63 - 1
 # Raw HTML accepted in a request; the sanitised result must also fit the column (see service).
 MAX_CONTENT_CHARS = 100_000
 

@@ -10,7 +10,6 @@ the clearing are all-data operations, and all agree (docs/access-control.md).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -29,7 +28,7 @@ from app.core.pagination import (
     pagination,
 )
 from app.core.responses import Envelope, error_responses, ok
-from app.core.schemas import MAX_ID
+from app.core.schemas import Id, UtcDateTime, pattern
 from app.modules.auth.deps import require
 from app.modules.system.operation_log import clearing
 from app.modules.system.operation_log import repository as repo
@@ -72,14 +71,21 @@ class LogFilters:
 
 
 async def log_filters(
-    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    user_id: Annotated[Id | None, Query()] = None,
     username: Annotated[str | None, Query(max_length=64)] = None,
     module: Annotated[str | None, Query(max_length=64)] = None,
-    method: Annotated[str | None, Query(pattern="^(GET|POST|PUT|PATCH|DELETE)$")] = None,
+    method: Annotated[
+        str | None,
+        Query(
+            pattern=pattern(
+                "^(GET|POST|PUT|PATCH|DELETE)$", "must be one of GET, POST, PUT, PATCH, DELETE"
+            )
+        ),
+    ] = None,
     success: bool | None = None,
     status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UtcDateTime | None = None,
+    until: UtcDateTime | None = None,
 ) -> LogFilters:
     """The filters from the query string (a dependency: `Depends(log_filters)`)."""
     return LogFilters(
@@ -157,7 +163,7 @@ async def export_operation_logs(
 async def get_operation_log(
     _principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST, all_data=True))],
     db: SessionDep,
-    log_id: Annotated[int, Path(ge=1)],
+    log_id: Annotated[Id, Path()],
 ) -> Envelope[OperationLogDetail]:
     """One operation with its (masked) query and body and the record changes it made."""
     entry = await repo.get(db, log_id)
@@ -174,7 +180,7 @@ async def get_operation_log(
 async def clear_operation_logs(
     _principal: Annotated[Principal, Depends(require(OPERATION_LOG_CLEAR, all_data=True))],
     db: SessionDep,
-    before: datetime | None = None,
+    before: UtcDateTime | None = None,
 ) -> Envelope[ClearResult]:
     """Delete entries (all, or those older than `before`); the clearing itself is recorded."""
     return ok(ClearResult(deleted=await clearing.clear_operation_log(db, before)))

@@ -11,12 +11,12 @@ from app.core.database import SessionDep
 from app.core.deps import CacheDep
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.system.param import service
 from app.modules.system.param.models import Param
 from app.modules.system.param.schemas import (
     KEY_PATTERN,
-    MAX_ID,
     ParamCreate,
     ParamRead,
     ParamUpdate,
@@ -41,7 +41,7 @@ params_page = pagination(
     },
     default="key",
 )
-ParamIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+ParamIdPath = Annotated[Id, Path()]
 
 
 def _stripped(value: str | None) -> str | None:

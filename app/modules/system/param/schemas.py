@@ -27,12 +27,13 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.schemas import DisplayText, Remark
-
-MAX_ID = 2**63 - 1
+from app.core.schemas import DisplayText, Remark, pattern
 
 ValueType = Literal["str", "int", "float", "bool", "json"]
-KEY_PATTERN = r"^[a-z][a-z0-9_.-]{1,99}$"
+KEY_PATTERN = pattern(
+    r"^[a-z][a-z0-9_.-]{1,99}$",
+    "must start with a lowercase letter, followed by 1 to 99 lowercase letters, digits and _ . -",
+)
 # TEXT holds 65,535 bytes on MySQL: 16,000 four-byte characters always fit.
 MAX_VALUE_LENGTH = 16_000
 

@@ -10,6 +10,7 @@ from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.system.permissions import (
     POSITION_CREATE,
@@ -21,7 +22,6 @@ from app.modules.system.permissions import (
 from app.modules.system.position import service
 from app.modules.system.position.models import Position
 from app.modules.system.position.schemas import (
-    MAX_ID,
     PositionCreate,
     PositionRead,
     PositionUpdate,
@@ -40,7 +40,7 @@ positions_page = pagination(
     },
     default="sort,id",
 )
-PositionIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+PositionIdPath = Annotated[Id, Path()]
 
 
 @router.get("", responses=error_responses(401, 403, 422))

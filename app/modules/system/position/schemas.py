@@ -13,9 +13,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.schemas import DisplayText, Remark
-
-MAX_ID = 2**63 - 1
+from app.core.schemas import CODE_HINT, DisplayText, Remark, pattern
 
 Status = Literal["active", "disabled"]
 Name = DisplayText[
@@ -25,7 +23,13 @@ Name = DisplayText[
 Code = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=64,
+        pattern=pattern(
+            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+            CODE_HINT,
+        ),
     ),
 ]
 Sort = Annotated[int, Field(ge=0, le=1_000_000)]

@@ -11,6 +11,7 @@ from app.core.database import SessionDep
 from app.core.deps import CacheDep
 from app.core.pagination import Page, PageParams, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.system.permissions import (
     ROLE_CREATE,
@@ -21,7 +22,7 @@ from app.modules.system.permissions import (
 )
 from app.modules.system.role import service
 from app.modules.system.role.models import Role
-from app.modules.system.role.schemas import MAX_ID, RoleCreate, RoleRead, RoleUpdate, Status
+from app.modules.system.role.schemas import RoleCreate, RoleRead, RoleUpdate, Status
 
 router = APIRouter(prefix="/api/v1/system/roles", tags=["system: roles"])
 
@@ -35,7 +36,7 @@ roles_page = pagination(
     },
     default="sort,id",
 )
-RoleIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+RoleIdPath = Annotated[Id, Path()]
 
 
 @router.get("", responses=error_responses(401, 403, 422))

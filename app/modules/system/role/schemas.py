@@ -16,9 +16,8 @@ from pydantic import (
 )
 
 from app.core.concurrency import ExpectedVersion
-from app.core.schemas import DisplayText
+from app.core.schemas import CODE_HINT, DisplayText, Id, pattern
 
-MAX_ID = 2**63 - 1
 MAX_LINKS = 1000
 
 Status = Literal["active", "disabled"]
@@ -30,11 +29,16 @@ Name = DisplayText[
 Code = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=64,
+        pattern=pattern(
+            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+            CODE_HINT,
+        ),
     ),
 ]
 Sort = Annotated[int, Field(ge=0, le=1_000_000)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _unique_sorted(ids: list[int]) -> list[int]:

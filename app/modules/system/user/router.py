@@ -14,6 +14,7 @@ from app.core.excel import XLSX_MEDIA_TYPE, receive_upload, upload_openapi
 from app.core.exports import read_ahead
 from app.core.pagination import Page, PageParams, pagination
 from app.core.responses import Envelope, created, error_responses, ok
+from app.core.schemas import Id
 from app.modules.auth.deps import PasswordHasherDep, require
 from app.modules.system.permissions import (
     USER_CREATE,
@@ -29,7 +30,6 @@ from app.modules.system.permissions import (
 from app.modules.system.user import service, transfer
 from app.modules.system.user.models import User
 from app.modules.system.user.schemas import (
-    MAX_ID,
     PasswordResetRead,
     UserCreate,
     UserFilters,
@@ -50,7 +50,7 @@ users_page = pagination(
     },
     default="-created_at",
 )
-UserIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+UserIdPath = Annotated[Id, Path()]
 Filters = Annotated[UserFilters, Depends(user_filters)]
 
 

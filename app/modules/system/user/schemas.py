@@ -26,17 +26,27 @@ from pydantic import (
 )
 
 from app.core.concurrency import ExpectedVersion
-from app.core.schemas import DisplayText, Remark, blank_to_none
+from app.core.schemas import (
+    CODE_HINT,
+    EMAIL_HINT,
+    PHONE_HINT,
+    DisplayText,
+    Id,
+    Remark,
+    blank_to_none,
+    pattern,
+)
 
-MAX_ID = 2**63 - 1
 MAX_LINKS = 100
 
 Status = Literal["active", "disabled"]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 Username = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$"
+        strip_whitespace=True,
+        min_length=3,
+        max_length=64,
+        pattern=pattern(r"^[A-Za-z0-9_.@-]+$", "letters, digits and _ . @ -"),
     ),
 ]
 # No control or bidi characters (DisplayText): names end up in logs, CSV exports, e-mails
@@ -52,7 +62,9 @@ Email = Annotated[
         Annotated[
             str,
             StringConstraints(
-                strip_whitespace=True, max_length=255, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+                strip_whitespace=True,
+                max_length=255,
+                pattern=pattern(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$", EMAIL_HINT),
             ),
         ]
     ]
@@ -62,7 +74,14 @@ Email = Annotated[
 Phone = Annotated[
     Annotated[
         str,
-        StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+?[0-9][0-9 ()-]{2,}$"),
+        StringConstraints(
+            strip_whitespace=True,
+            max_length=32,
+            pattern=pattern(
+                r"^\+?[0-9][0-9 ()-]{2,}$",
+                PHONE_HINT,
+            ),
+        ),
     ]
     | None,
     BeforeValidator(blank_to_none),
@@ -169,11 +188,11 @@ async def user_filters(
         str | None, Query(max_length=64, description="Name contains (any case)")
     ] = None,
     status: Annotated[Status | None, Query()] = None,
-    dept_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Department")] = None,
+    dept_id: Annotated[Id | None, Query(description="Department")] = None,
     include_children: Annotated[
         bool, Query(description="With `dept_id`: include its sub-departments")
     ] = True,
-    role_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Holds this role")] = None,
+    role_id: Annotated[Id | None, Query(description="Holds this role")] = None,
 ) -> UserFilters:
     """A FastAPI dependency reading the user list filters from the query string."""
     return UserFilters(
@@ -199,7 +218,13 @@ def _split_codes(value: Any) -> Any:
 Code = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+        strip_whitespace=True,
+        min_length=1,
+        max_length=64,
+        pattern=pattern(
+            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+            CODE_HINT,
+        ),
     ),
 ]
 

@@ -349,3 +349,8 @@ async def add_role_links(db: AsyncSession, links: Sequence[tuple[int, int]]) -> 
         await db.execute(
             insert(user_role), [{"user_id": u, "role_id": r} for u, r in sorted(set(links))]
         )
+
+
+async def count_matching(db: AsyncSession, conditions: Sequence[ColumnElement[bool]]) -> int:
+    """How many users match `conditions` (an export's total, for its progress)."""
+    return int((await db.execute(select(func.count(User.id)).where(*conditions))).scalar_one())

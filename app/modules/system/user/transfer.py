@@ -52,8 +52,9 @@ from app.modules.system.user.schemas import (
     UserImportRow,
 )
 
-# progress(stage, done): stages "exported", "checked", "created".
-Progress = Callable[[str, int], None]
+# progress(stage, done, total): stages "exported", "checked", "created"; total None when
+# unknown. Called often (every batch, every user created): the callee decides what to show.
+Progress = Callable[[str, int, int | None], None]
 
 EXPORT_COLUMNS = (
     Column("id", "ID", width=10),
@@ -99,6 +100,7 @@ async def export_rows(
     sessionmaker: async_sessionmaker[AsyncSession],
     conditions: Sequence[ColumnElement[bool]],
     progress: Progress | None = None,
+    total: int | None = None,
 ) -> AsyncIterator[list[tuple[object, ...]]]:
     """The rows of the xlsx export of the users matching `conditions` (from
     `service.export_conditions`), a batch at a time.
@@ -120,7 +122,7 @@ async def export_rows(
             ]
             done += len(batch)
             if progress:
-                progress("exported", done)
+                progress("exported", done, total)
 
 
 def export_xlsx(rows: AsyncIterator[list[tuple[object, ...]]]) -> AsyncGenerator[bytes, None]:
@@ -263,10 +265,19 @@ async def _create(
 ) -> int:
     now = utcnow()
     created_by = principal.user_id or None  # 0: the command line
-    created = 0
+    created = hashed = 0
     for start in range(0, len(users), CREATE_CHUNK):
         chunk = users[start : start + CREATE_CHUNK]
-        hashes = await asyncio.gather(*(hasher.hash(data.password) for data in chunk))
+
+        async def hash_one(password: str) -> str:
+            nonlocal hashed
+            result = await hasher.hash(password)
+            hashed += 1
+            if progress:  # hashing is the slow part: report each user, not each chunk
+                progress("created", hashed, len(users))
+            return result
+
+        hashes = await asyncio.gather(*(hash_one(data.password) for data in chunk))
         rows = [
             service.new_user(data, password_hash, created_by=created_by, now=now)
             for data, password_hash in zip(chunk, hashes, strict=True)
@@ -285,8 +296,6 @@ async def _create(
                 db, entity="user", entity_id=read.id, action="create", after=read.model_dump()
             )
         created += len(rows)
-        if progress:
-            progress("created", created)
     return created
 
 
@@ -329,8 +338,8 @@ async def import_users(
         errors.extend(problems)
         if user is not None:
             valid.append(user)
-        if progress and (index % 500 == 0 or index == len(parsed.rows)):
-            progress("checked", index)
+        if progress:
+            progress("checked", index, len(parsed.rows))
     errors.sort(key=lambda e: e.row)
     report = UserImportReport(
         dry_run=dry_run,

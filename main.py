@@ -28,6 +28,7 @@ import typer
 
 from app.cli import Progress, fail, guarded, run_cli
 from app.cli.errors import AppErrorLine
+from app.cli.preflight import check_cache_reachable, check_port_free
 from app.core.config import ConfigError, Settings, load_settings
 
 cli = typer.Typer(
@@ -87,26 +88,6 @@ def prepare_metrics_dir() -> Path:
     return path
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Refuse a port another process listens on (or that cannot be bound), in one line."""
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise AppErrorLine(f"cannot listen on {host}:{port}: {exc.strerror} (HOST)", 2) from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise AppErrorLine(
-                f"cannot listen on {host}:{port}: {exc.strerror}; stop the other server or "
-                "choose another port (--port or PORT)"
-            ) from None
-
-
 def _exit_cleanly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
@@ -141,8 +122,10 @@ def run(
         os.environ[key.upper()] = str(value)
     if reload and settings.is_production:
         fail("--reload is for development; it is refused with --env=prod")
-    # First, before migrating: a busy port is one line, not a failure after minutes of work.
+    # First, before migrating: a busy port or a dead Redis is one line, not a failure after
+    # minutes of work (or a server answering 503 to everyone).
     guarded(lambda: check_port_free(settings.host, settings.port))
+    guarded(lambda: check_cache_reachable(settings))
     configure_logging(settings)
 
     if settings.migrate_on_start:
@@ -472,6 +455,7 @@ def worker(
             "the scheduler module is not enabled: add it to MODULES or take it out of "
             "MODULES_DISABLED"
         )
+    guarded(lambda: check_cache_reachable(settings))
     configure_logging(settings)
     guarded(lambda: asyncio.run(run_worker(settings, leader=leader)))
 

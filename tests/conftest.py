@@ -32,7 +32,8 @@ from app.modules.system.operation_log.recorder import writer_for as operation_lo
 from tests.support.databases import TEST_REDIS_URL, temporary_database
 from tests.support.probe import ProbeBase, Widget, create_probe_app
 
-# SECURITY.md §0 #5 (ASVS 15.3.1): no response anywhere carries these keys. Checked on every
+# docs/security-checklist.md §0 #5 (ASVS 15.3.1): no response anywhere carries these keys. Checked
+# on every
 # response of the whole suite by the `client` fixture.
 FORBIDDEN_KEYS = frozenset(
     {"password_hash", "mfa_secret", "refresh_token", "token_hash", "code_hash"}

@@ -93,7 +93,8 @@ def test_production_refuses_missing_short_known_or_low_entropy_secret(secret: st
 
 
 def test_production_defaults_are_closed() -> None:
-    """SECURITY.md §0 #15 (no `*` CORS with credentials), ASVS 13.4.5 (docs off), API8."""
+    """docs/security-checklist.md §0 #15 (no `*` CORS with credentials), ASVS 13.4.5 (docs off),
+    API8."""
     settings = load_settings("prod", secret_key=STRONG)
     assert settings.docs_on is False
     assert settings.migrate_on_start is False

@@ -1,6 +1,6 @@
 """Reading an uploaded xlsx safely: archive limits first, hardened XML, bounded rows.
 
-The order matters (SECURITY.md §0 #13, ASVS 5.2.3, 1.5.1):
+The order matters (docs/security-checklist.md §0 #13, ASVS 5.2.3, 1.5.1):
 
 1. the file's size is checked (413);
 2. the zip's end record and central directory are checked, before openpyxl sees the file:

@@ -1,4 +1,4 @@
-"""Login throttling shared by every process through the cache (SECURITY.md §0 #9).
+"""Login throttling shared by every process through the cache (docs/security-checklist.md §0 #9).
 
 - per (account, IP): after `LOGIN_MAX_FAILURES` failures in `LOGIN_FAILURE_WINDOW`, that pair
   is locked for `LOGIN_LOCKOUT_SECONDS` (429 + Retry-After). The lock expires by itself and

@@ -1,6 +1,6 @@
 """TOTP MFA: enrolment, login with a code, single use, recovery codes, disabling.
 
-SECURITY.md §1.1 MFA (ASVS 6.5.1, 6.5.2, 6.5.3, 7.5.1), roles requiring MFA.
+docs/security-checklist.md §1.1 MFA (ASVS 6.5.1, 6.5.2, 6.5.3, 7.5.1), roles requiring MFA.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ async def test_profile_edit_allows_only_own_fields(client: httpx.AsyncClient, al
 async def test_password_change_needs_the_current_one_and_ends_other_sessions(
     client: httpx.AsyncClient, alice: User
 ) -> None:
-    """SECURITY.md §0 #8, ASVS 6.2.3, 7.4.3: the current password is required; the other
+    """docs/security-checklist.md §0 #8, ASVS 6.2.3, 7.4.3: the current password is required; the
+    other
     sessions end, the current one goes on."""
     here = await _access(client)
     elsewhere = await _access(client)

@@ -4,7 +4,8 @@ A role grants permission codes (through its menus) and a data scope. A non-super
 only create a role, or widen one (add menus, change its data scope, add custom departments,
 enable it), when the result stays within their own power: every permission code of the role
 is one they hold, and what its data scope reaches (for its current holders, for the relative
-scopes) is inside their own data scope (SECURITY.md §0 #4, ASVS 8.2.1-8.2.3). Narrowing a
+scopes) is inside their own data scope (docs/security-checklist.md §0 #4, ASVS 8.2.1-8.2.3).
+Narrowing a
 role (removing menus or departments, disabling it) is always allowed. Superusers may do
 anything.
 

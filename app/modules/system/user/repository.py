@@ -1,7 +1,8 @@
 """All SQL of the users feature.
 
 Every query for users the caller addresses (list, read, update, delete, reset, export) starts
-from `scoped_conditions` / `get_scoped`, i.e. from the data-scope filter (SECURITY.md §0 #3):
+from `scoped_conditions` / `get_scoped`, i.e. from the data-scope filter (docs/security-checklist.md
+§0 #3):
 a user outside the caller's scope is simply not found.
 """
 

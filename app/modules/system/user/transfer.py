@@ -2,9 +2,9 @@
 
 Export: the rows of the list (same data scope and filters, `repo.scoped_conditions`), read in
 keyset batches by `repo.iter_batches` (the CSV export's query) and written by
-`app.core.excel.stream_xlsx` with bounded memory (SECURITY.md §0 #3, #14).
+`app.core.excel.stream_xlsx` with bounded memory (docs/security-checklist.md §0 #3, #14).
 
-Import (SECURITY.md §0 #13; ASVS 2.3.1, 2.3.3, 5.2.x): the file is read by
+Import (docs/security-checklist.md §0 #13; ASVS 2.3.1, 2.3.3, 5.2.x): the file is read by
 `app.core.excel.read_xlsx` (size, zip-bomb, XML-entity and row limits), then every row goes
 through the rules of `POST /users`: the `UserCreate` schema, the password policy, a username
 and an email that exist neither in the database nor on another row of the file (any case),

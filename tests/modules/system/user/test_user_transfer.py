@@ -1,6 +1,7 @@
 """Users through spreadsheets: the xlsx export, the import template and the import.
 
-SECURITY.md §0 #3 (the export holds exactly the list's rows), #13 (upload limits, zip bomb,
+docs/security-checklist.md §0 #3 (the export holds exactly the list's rows), #13 (upload limits, zip
+bomb,
 not-xlsx), #14 (formula escaping); the import applies the rules of `POST /users` to every row,
 including anti-escalation (§0 #4, ASVS 8.2.x), all or nothing (ASVS 2.3.3), and never echoes a
 password (ASVS 16.x). The command-line commands run in a subprocess on a throwaway database.

@@ -168,6 +168,11 @@ def test_run_on_the_lite_default_serves_ready_and_docs_then_stops_cleanly(
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert "Traceback" not in output, output
+    # The startup line names the modules `*` enabled and those left out, not "['*']".
+    startup = next(line for line in output.splitlines() if "startup" in line and "modules=" in line)
+    assert "'*'" not in startup, startup
+    assert "'scheduler'" in startup and "modules_disabled=['example', 'blog']" in startup, startup
+    assert "setup plugin" not in output  # Alembic's plugin lines are not logged
 
 
 def test_operator_commands(env: dict[str, str], database: str) -> None:

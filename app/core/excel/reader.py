@@ -80,6 +80,10 @@ class ImportResult(Generic[M]):
     total: int = 0
     rows: list[ParsedRow[M]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    # The rows that failed validation, as (row number, their non-blank cells as text), so that
+    # an import can check what else is wrong with them in the same pass (unknown codes,
+    # duplicates) instead of reporting those only once the format is fixed.
+    rejected: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------- archive --
@@ -266,6 +270,7 @@ def _read_sheet(
             result.rows.append(ParsedRow(row=number, data=model.model_validate(data)))
         except ValidationError as exc:
             result.errors.extend(_row_errors(number, exc))
+            result.rejected.append((number, data))
     return result
 
 

@@ -16,17 +16,20 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import secrets
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from app.cli import Progress, fail, guarded, run_cli
+from app.cli.errors import AppErrorLine
+from app.cli.preflight import check_cache_reachable, check_port_free
 from app.core.config import ConfigError, Settings, load_settings
 
 cli = typer.Typer(
@@ -35,9 +38,9 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: rich's boxed tables cut long option names to fit narrow terminals.
+    rich_markup_mode=None,
 )
-
-T = TypeVar("T")
 
 
 class Env(StrEnum):
@@ -54,43 +57,20 @@ EnvOption = Annotated[
 ]
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def settings_for(env: Env | None, *, signs: bool = True, **overrides: Any) -> Settings:
+    """Load settings for `env` and export APP_ENV so worker processes load the same ones.
 
-
-def settings_for(env: Env | None, **overrides: Any) -> Settings:
-    """Load settings for `env` and export APP_ENV so worker processes load the same ones."""
+    `signs=False` for commands that neither sign nor encrypt anything (the migration
+    commands): they run without SECRET_KEY, also in production.
+    """
     if env is not None:
         os.environ["APP_ENV"] = env.value
+    if not signs and not os.environ.get("SECRET_KEY"):
+        overrides.setdefault("secret_key", secrets.token_urlsafe(48))
     try:
         return load_settings(env.value if env else None, **overrides)
     except ConfigError as exc:
         fail(str(exc))
-
-
-def guarded(action: Callable[[], T]) -> T:
-    """Run a database action, turning its expected failures into one readable line that
-    names the kind of failure: the database is unreachable, it refused a statement, or a
-    file could not be used."""
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        return action()
-    except ConfigError as exc:  # e.g. a module in MODULES that does not exist
-        fail(str(exc))
-    except (DBAPIError, OSError) as exc:
-        fail(failure_line(exc), 1)
-
-
-def failure_line(exc: BaseException) -> str:
-    from app.core.errors import is_dependency_outage
-
-    first = (str(exc).splitlines() or [""])[0][:200]
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"cannot use {exc.filename}: {exc.strerror or first}"
-    kind = "database unreachable" if is_dependency_outage(exc) else "database error"
-    return f"{kind}: {type(exc).__name__}: {first}"
 
 
 def prepare_metrics_dir() -> Path:
@@ -135,16 +115,22 @@ def run(
     from app.core.database import create_engine
     from app.core.logging import configure_logging
 
-    overrides = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v}
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v
+    }
     settings = settings_for(env, **overrides)
     for key, value in overrides.items():  # worker processes rebuild settings from the env
         os.environ[key.upper()] = str(value)
     if reload and settings.is_production:
         fail("--reload is for development; it is refused with --env=prod")
+    # First, before migrating: a busy port or a dead Redis is one line, not a failure after
+    # minutes of work (or a server answering 503 to everyone).
+    guarded(lambda: check_port_free(settings.host, settings.port))
+    guarded(lambda: check_cache_reachable(settings))
     configure_logging(settings)
 
     if settings.migrate_on_start:
-        guarded(lambda: migrations.upgrade(settings.database_url))
+        guarded(lambda: migrations.upgrade(settings.database_url, settings=settings))
         initial_data(settings)
     else:
 
@@ -188,66 +174,113 @@ def run(
     )
 
 
+def database_revisions(settings: Settings) -> set[str]:
+    """The revision(s) the database is at (empty for a fresh database)."""
+    from app.core import migrations
+    from app.core.database import create_engine
+
+    async def read() -> set[str]:
+        engine = create_engine(settings)
+        try:
+            return await migrations.current_revisions(engine)
+        finally:
+            await engine.dispose()
+
+    return guarded(lambda: asyncio.run(read()))
+
+
+def revisions_text(revisions: set[str]) -> str:
+    return ", ".join(sorted(revisions)) or "base (empty)"
+
+
 @cli.command()
 def upgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    revision: Annotated[str, typer.Argument(help="Target revision (e.g. +1).")] = "head",
     env: EnvOption = None,
 ) -> None:
     """Apply migrations up to REVISION (default: head)."""
     from app.core import migrations
 
-    settings = settings_for(env)
-    guarded(lambda: migrations.upgrade(settings.database_url, revision))
-    typer.echo(f"upgraded to {revision}")
+    settings = settings_for(env, signs=False)
+    guarded(lambda: migrations.upgrade(settings.database_url, revision, settings=settings))
+    typer.echo(f"upgraded to {revisions_text(database_revisions(settings))}")
 
 
-@cli.command()
+# `-1` is a revision, not an option: let it through as the argument.
+RELATIVE_REVISIONS = {"ignore_unknown_options": True}
+
+
+@cli.command(context_settings=RELATIVE_REVISIONS)
 def downgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")] = "-1",
+    revision: Annotated[
+        str, typer.Argument(help="Target revision: -1 (one step), an id or base.")
+    ] = "-1",
     env: EnvOption = None,
 ) -> None:
-    """Revert migrations down to REVISION (default: one step)."""
+    """Revert migrations down to REVISION (default: one step, -1)."""
     from app.core import migrations
 
-    settings = settings_for(env)
+    settings = settings_for(env, signs=False)
+    if revision.startswith("--"):
+        fail(f"no such option: {revision} (see `python main.py downgrade --help`)")
     if settings.is_production and revision == "base":
         fail("refusing to downgrade a production database to base")
-    guarded(lambda: migrations.downgrade(settings.database_url, revision))
-    typer.echo(f"downgraded to {revision}")
+    if not database_revisions(settings):
+        fail("the database has no migrations applied: nothing to downgrade", 1)
+    guarded(lambda: migrations.downgrade(settings.database_url, revision, settings=settings))
+    typer.echo(f"downgraded to {revisions_text(database_revisions(settings))}")
 
 
-@cli.command()
+@cli.command(context_settings=RELATIVE_REVISIONS)
 def revision(
     message: Annotated[str, typer.Argument(help="Short description; becomes the file slug.")],
     autogenerate: Annotated[bool, typer.Option(help="Compare models with the database.")] = True,
+    empty: Annotated[
+        bool, typer.Option("--empty", help="Write the file even when nothing changed.")
+    ] = False,
     env: EnvOption = None,
 ) -> None:
     """Create a migration file (autogenerated from the models by default)."""
-    from alembic import command
-
     from app.core import migrations
 
-    settings = settings_for(env)
-    config = migrations.alembic_config(settings.database_url)
-    guarded(lambda: command.revision(config, message=message, autogenerate=autogenerate))
+    settings = settings_for(env, signs=False)
+    if autogenerate:
+        # Autogenerate compares the models with the database: a database behind the code
+        # would turn already written migrations into a new one.
+        at = database_revisions(settings)
+        if at != migrations.heads():
+            fail(
+                f"the database is at {revisions_text(at)}, not at the latest migration: "
+                "run `python main.py upgrade` first, then `revision` again",
+                1,
+            )
+    try:
+        paths = guarded(
+            lambda: migrations.revision(
+                settings.database_url,
+                message,
+                autogenerate=autogenerate,
+                allow_empty=empty,
+                settings=settings,
+            )
+        )
+    except migrations.EmptyRevision:
+        fail(
+            "the models and the migrations agree: nothing to migrate, no file written "
+            "(--empty writes one anyway, e.g. for a data migration)",
+            1,
+        )
+    for path in paths:
+        typer.echo(f"wrote {path}")
 
 
 @cli.command()
 def current(env: EnvOption = None) -> None:
     """Show the revision the database is at, and whether it is behind."""
     from app.core import migrations
-    from app.core.database import create_engine
 
-    settings = settings_for(env)
-
-    async def show() -> tuple[set[str], set[str]]:
-        engine = create_engine(settings)
-        try:
-            return await migrations.current_revisions(engine), migrations.heads()
-        finally:
-            await engine.dispose()
-
-    at, expected = guarded(lambda: asyncio.run(show()))
+    settings = settings_for(env, signs=False)
+    at, expected = database_revisions(settings), migrations.heads()
     typer.echo(f"database: {', '.join(sorted(at)) or '(empty)'}")
     typer.echo(f"code head: {', '.join(sorted(expected))}")
     typer.echo(
@@ -262,8 +295,9 @@ def history(env: EnvOption = None) -> None:
 
     from app.core import migrations
 
-    settings = settings_for(env)
-    command.history(migrations.alembic_config(settings.database_url), verbose=False)
+    settings = settings_for(env, signs=False)
+    config = migrations.alembic_config(settings.database_url, settings)
+    guarded(lambda: command.history(config, verbose=False))
 
 
 @cli.command()
@@ -273,12 +307,30 @@ def check(env: EnvOption = None) -> None:
 
     from app.core import migrations
 
-    settings = settings_for(env)
-    try:
-        guarded(lambda: migrations.check(settings.database_url))
-    except AutogenerateDiffsDetected as exc:
-        fail(f"models and migrations differ: {exc}", 1)
+    settings = settings_for(env, signs=False)
+    at = database_revisions(settings)
+    if at != migrations.heads():
+        fail(
+            f"the database is at {revisions_text(at)}: the check compares the models with a "
+            "database at the latest migration; run `python main.py upgrade` first",
+            1,
+        )
+
+    def compare() -> None:
+        try:
+            migrations.check(settings.database_url, settings=settings)
+        except AutogenerateDiffsDetected as exc:
+            raise AppErrorLine(
+                f"models and migrations differ ({_first(exc)}): write the migration with "
+                '`python main.py revision "<message>"`'
+            ) from None
+
+    guarded(compare)
     typer.echo("models and migrations agree")
+
+
+def _first(exc: BaseException) -> str:
+    return " ".join((str(exc).strip().splitlines() or [""])[0].split())[:300]
 
 
 @cli.command()
@@ -358,12 +410,8 @@ def generate(
 def initial_data(settings: Settings) -> list[str]:
     """Load initial data; a refused value (e.g. INIT_ADMIN_PASSWORD) is one readable line."""
     from app.core.bootstrap import load_initial_data
-    from app.core.errors import AppError
 
-    try:
-        return guarded(lambda: asyncio.run(load_initial_data(settings)))
-    except AppError as exc:
-        fail(f"initial data refused: {exc.message}", 1)
+    return guarded(lambda: asyncio.run(load_initial_data(settings)), what="initial data refused")
 
 
 @cli.command()
@@ -397,20 +445,25 @@ def worker(
 ) -> None:
     """Execute job runs from the Redis queue (no HTTP); stop with SIGTERM."""
     from app.core.logging import configure_logging
+    from app.core.modules import is_enabled
     from app.modules.scheduler.commands import run_worker
 
     settings = settings_for(env)
     if not settings.redis_url:
         fail("a separate worker needs REDIS_URL (without it, runs execute in the web process)")
-    if "scheduler" not in settings.modules:
-        fail("the scheduler module is not enabled (MODULES)")
+    if not guarded(lambda: is_enabled(settings, "scheduler")):
+        fail(
+            "the scheduler module is not enabled: add it to MODULES or take it out of "
+            "MODULES_DISABLED"
+        )
+    guarded(lambda: check_cache_reachable(settings))
     configure_logging(settings)
-    asyncio.run(run_worker(settings, leader=leader))
+    guarded(lambda: asyncio.run(run_worker(settings, leader=leader)))
 
 
 @cli.command()
 def createsuperuser(
-    username: Annotated[str, typer.Option(prompt=True, help="Login name.")],
+    username: Annotated[str, typer.Option(help="Login name (required).", show_default=False)],
     name: Annotated[str, typer.Option(help="Display name (default: the username).")] = "",
     email: Annotated[str | None, typer.Option(help="Email address.")] = None,
     password_stdin: Annotated[
@@ -419,25 +472,18 @@ def createsuperuser(
     env: EnvOption = None,
 ) -> None:
     """Create a superuser (a generated one-time password is printed once unless given)."""
-    from app.core.errors import AppError
     from app.modules.system.commands import create_superuser
 
     settings = settings_for(env)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    try:
-        generated = guarded(
-            lambda: asyncio.run(
-                create_superuser(
-                    settings,
-                    username=username,
-                    name=name or username,
-                    email=email,
-                    password=password,
-                )
+    generated = guarded(
+        lambda: asyncio.run(
+            create_superuser(
+                settings, username=username, name=name or username, email=email, password=password
             )
-        )
-    except AppError as exc:
-        fail(exc.message, 1)
+        ),
+        what="superuser not created",
+    )
     typer.echo(f"superuser {username!r} created")
     if generated:
         typer.echo(f"one-time password (must be changed at first sign-in): {generated}")
@@ -446,14 +492,10 @@ def createsuperuser(
 @cli.command("reset-password")
 def reset_password(username: Annotated[str, typer.Argument()], env: EnvOption = None) -> None:
     """Give USERNAME a generated one-time password; their sessions end at once."""
-    from app.core.errors import AppError
     from app.modules.system.commands import reset_password as reset
 
     settings = settings_for(env)
-    try:
-        secret = guarded(lambda: asyncio.run(reset(settings, username=username)))
-    except AppError as exc:
-        fail(exc.message, 1)
+    secret = guarded(lambda: asyncio.run(reset(settings, username=username)))
     typer.echo(f"one-time password for {username!r} (must be changed at next sign-in): {secret}")
 
 
@@ -474,45 +516,22 @@ def reset_mfa(username: Annotated[str, typer.Argument()], env: EnvOption = None)
         typer.echo(f"{username!r} has no MFA to reset")
 
 
-def progress_printer(unit: str = "users") -> Callable[[str, int], None]:
-    """A progress callback for long runs: one updating line on a terminal, otherwise a line at
-    most every two seconds (on stderr, so stdout stays the result)."""
-    import time
-
-    interactive = sys.stderr.isatty()
-    last = 0.0
-
-    def show(stage: str, done: int) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if interactive:
-            typer.echo(f"\r{stage} {done} {unit}", err=True, nl=False)
-        elif now - last >= 2:
-            typer.echo(f"{stage} {done} {unit}", err=True)
-        last = now
-
-    return show
-
-
 @cli.command("export-users")
 def export_users(
     path: Annotated[Path, typer.Argument(help="The .xlsx file to write.", dir_okay=False)],
     env: EnvOption = None,
 ) -> None:
-    """Export every user to an xlsx file (as an operator: no data scope)."""
-    from app.core.errors import AppError
+    """Export every user to an xlsx file (as an operator: no data scope), with progress."""
     from app.modules.system.user.commands import export_to_file
 
     if path.suffix.lower() != ".xlsx":
         fail("the file name must end in .xlsx")
     settings = settings_for(env)
-    show = progress_printer()
+    show = Progress("users")
     try:
         count = guarded(lambda: asyncio.run(export_to_file(settings, path, show)))
-    except AppError as exc:
-        fail(exc.message, 1)
-    if sys.stderr.isatty():
-        typer.echo("", err=True)
+    finally:
+        show.finish()
     typer.echo(f"exported {count} users to {path}")
 
 
@@ -527,22 +546,23 @@ def import_users(
     env: EnvOption = None,
 ) -> None:
     """Import users from an xlsx file, all or none (as an operator: no data scope)."""
-    from app.core.errors import AppError
     from app.modules.system.user.commands import import_from_file
+    from app.modules.system.user.schemas import UserImportReport
     from app.modules.system.user.transfer import ImportRejected
 
     settings = settings_for(env)
-    show = progress_printer()
+    show = Progress("users")
+
+    async def attempt() -> UserImportReport:
+        try:
+            return await import_from_file(settings, path, dry_run=dry_run, progress=show)
+        except ImportRejected as exc:
+            return exc.report
+
     try:
-        report = guarded(
-            lambda: asyncio.run(import_from_file(settings, path, dry_run=dry_run, progress=show))
-        )
-    except ImportRejected as exc:
-        report = exc.report
-    except AppError as exc:
-        fail(exc.message, 1)
-    if sys.stderr.isatty():
-        typer.echo("", err=True)
+        report = guarded(lambda: asyncio.run(attempt()))
+    finally:
+        show.finish()
     for error in report.errors:
         typer.echo(f"row {error.row}, {error.field or 'row'}: {error.message}", err=True)
     if report.errors_truncated:
@@ -556,4 +576,4 @@ def import_users(
 
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(run_cli(cli))

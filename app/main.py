@@ -51,7 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         env=settings.app_env,
         database=settings.db_dialect,
         cache=app.state.cache.backend,
-        modules=list(settings.modules),
+        modules=[spec.name for spec in app.state.modules],  # what `*` and the rest enabled
+        modules_disabled=list(settings.modules_disabled),
     )
     async with AsyncExitStack() as stack:
         for spec in app.state.modules:

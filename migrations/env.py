@@ -28,7 +28,8 @@ if config.config_file_name is not None and not config.attributes.get("skip_loggi
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 log = logging.getLogger("alembic.env")
 
-settings = load_settings()
+# The CLI passes its settings: a migration signs nothing, so it must not need SECRET_KEY.
+settings = config.attributes.get("settings") or load_settings()
 import_models(load_modules(settings))
 target_metadata = Base.metadata
 database_url: str = config.attributes.get("database_url") or settings.database_url
@@ -73,6 +74,7 @@ def _configure(connection: Connection | None = None) -> None:
         compare_server_default=True,
         render_as_batch=dialect.startswith("sqlite"),
         literal_binds=connection is None,
+        process_revision_directives=config.attributes.get("process_revision_directives"),
     )
 
 

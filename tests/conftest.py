@@ -32,7 +32,8 @@ from app.modules.system.operation_log.recorder import writer_for as operation_lo
 from tests.support.databases import TEST_REDIS_URL, temporary_database
 from tests.support.probe import ProbeBase, Widget, create_probe_app
 
-# SECURITY.md §0 #5 (ASVS 15.3.1): no response anywhere carries these keys. Checked on every
+# docs/security-checklist.md §0 #5 (ASVS 15.3.1): no response anywhere carries these keys. Checked
+# on every
 # response of the whole suite by the `client` fixture.
 FORBIDDEN_KEYS = frozenset(
     {"password_hash", "mfa_secret", "refresh_token", "token_hash", "code_hash"}
@@ -205,10 +206,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`TEST_FAULTS=skip` leaves out the fault-injection tests (`@pytest.mark.fault`),
+    """Each test's time limit (`--timeout`, 120 s on an idle machine) is scaled to the
+    machine (tests/support/timing.py), unless the test sets its own.
+
+    `TEST_FAULTS=skip` leaves out the fault-injection tests (`@pytest.mark.fault`),
     `TEST_FAULTS=only` runs nothing else. CI runs the database runs side by side with `skip`,
     then the fault tests alone with `only`: they measure latencies and must not share the CPU
     with other runs. Unset (a developer's run): everything."""
+    from tests.support.timing import SLOWDOWN
+
+    limit = config.getoption("timeout", default=None)
+    if limit and SLOWDOWN > 1:
+        for item in items:
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(float(limit) * SLOWDOWN))
     mode = os.environ.get("TEST_FAULTS", "")
     if mode not in ("skip", "only"):
         return

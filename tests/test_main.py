@@ -170,6 +170,11 @@ def test_run_on_the_lite_default_serves_ready_and_docs_then_stops_cleanly(
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert "Traceback" not in output, output
+    # The startup line names the modules `*` enabled and those left out, not "['*']".
+    startup = next(line for line in output.splitlines() if "startup" in line and "modules=" in line)
+    assert "'*'" not in startup, startup
+    assert "'scheduler'" in startup and "modules_disabled=['example', 'blog']" in startup, startup
+    assert "setup plugin" not in output  # Alembic's plugin lines are not logged
 
 
 def test_operator_commands(env: dict[str, str], database: str) -> None:
@@ -267,7 +272,8 @@ async def _mfa_rows(database: str, *, enrol: bool) -> tuple[bool, str | None, in
 def test_reset_mfa_command(env: dict[str, str], database: str) -> None:
     """`reset-mfa USERNAME`: the operator's way back in for someone who lost their
     authenticator (the last superuser included): MFA off, recovery codes gone, sessions
-    ended. Errors are one line, never a traceback (SECURITY.md §1.1 MFA, ASVS 6.5.6)."""
+    ended. Errors are one line, never a traceback (docs/security-checklist.md §1.1 MFA, ASVS
+    6.5.6)."""
     import asyncio
 
     env["DATABASE_URL"] = database

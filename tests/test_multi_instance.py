@@ -1,5 +1,5 @@
 """Two real app processes, A and B, on two ports, sharing one database and one Redis
-(SECURITY.md §6, §0 #8, #20).
+(docs/security-checklist.md §6, §0 #8, #20).
 
 Each process has its own memory; only the database, Redis and (for files) the object store
 are shared. Requests alternate between A and B deterministically, so a state kept in one
@@ -241,7 +241,8 @@ async def make_superuser(app: FastAPI, traffic: Traffic, instance: Instance) -> 
 async def test_logout_on_a_ends_the_access_and_refresh_tokens_on_b(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §0 #8, §6 "token denylist / logout", ASVS 7.4.1: log out on A; the access
+    """docs/security-checklist.md §0 #8, §6 "token denylist / logout", ASVS 7.4.1: log out on A; the
+    access
     token is 401 on B at once, and its refresh token is refused on B."""
     traffic.label = "logout on A, token and refresh on B"
     a, b = traffic.a, traffic.b
@@ -258,7 +259,8 @@ async def test_logout_on_a_ends_the_access_and_refresh_tokens_on_b(
 async def test_password_change_on_a_ends_the_other_sessions_on_b(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §0 #8, ASVS 7.4.3: the password changed through a session on A ends the
+    """docs/security-checklist.md §0 #8, ASVS 7.4.3: the password changed through a session on A
+    ends the
     user's session opened on B (access and refresh), keeps the current one, and B checks the
     new password."""
     traffic.label = "password change on A, sessions on B"
@@ -285,7 +287,8 @@ async def test_password_change_on_a_ends_the_other_sessions_on_b(
 async def test_disabling_an_account_on_a_ends_its_sessions_on_b(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §0 #8, ASVS 7.4.2: an admin disables the user on A; the user's token and
+    """docs/security-checklist.md §0 #8, ASVS 7.4.2: an admin disables the user on A; the user's
+    token and
     refresh token opened on B are refused on B at once, and B refuses the sign-in."""
     traffic.label = "account disabled on A, sessions on B"
     a, b = traffic.a, traffic.b
@@ -305,7 +308,8 @@ async def test_disabling_an_account_on_a_ends_its_sessions_on_b(
 async def test_disabling_a_department_on_a_ends_its_users_sessions_on_b(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §0 #8, ASVS 7.4.2 (docs/access-control.md, "Departments"): an admin
+    """docs/security-checklist.md §0 #8, ASVS 7.4.2 (docs/access-control.md, "Departments"): an
+    admin
     disables a department on A; the token and refresh token of a user of a department below
     it, opened on B, are refused on B at once, and B refuses the sign-in; enabled again on
     A, B lets the user sign in."""
@@ -336,7 +340,8 @@ async def test_disabling_a_department_on_a_ends_its_users_sessions_on_b(
 async def test_permission_and_role_changes_on_a_apply_on_b_within_a_second(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §6 "permission / menu cache diverges", §0 #8 (role change), ASVS 8.3.2:
+    """docs/security-checklist.md §6 "permission / menu cache diverges", §0 #8 (role change), ASVS
+    8.3.2:
     remove permission X from role R on A; within 1 s B answers 403 to a holder of R (whose
     principal B has cached); then take the role away from the user on A: B refuses the
     remaining permission too. The pass criterion is 1 s; the design makes it the next
@@ -377,7 +382,8 @@ async def test_permission_and_role_changes_on_a_apply_on_b_within_a_second(
 async def test_online_list_shows_sessions_of_both_and_force_logout_ends_both(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §6 "online-users list / force logout", ASVS 7.4.5: a user signed in
+    """docs/security-checklist.md §6 "online-users list / force logout", ASVS 7.4.5: a user signed
+    in
     through A and through B is listed twice, by either process; forcing each session out
     (one through A, one through B) ends both tokens on both processes."""
     traffic.label = "online list and force logout across A and B"
@@ -412,7 +418,8 @@ async def test_online_list_shows_sessions_of_both_and_force_logout_ends_both(
 
 
 async def test_login_throttle_is_shared(app: FastAPI, traffic: Traffic, settings: Settings) -> None:
-    """SECURITY.md §6 "rate limits and login throttles multiply by N", §0 #20: failures spread
+    """docs/security-checklist.md §6 "rate limits and login throttles multiply by N", §0 #20:
+    failures spread
     over A and B trip the one shared (account, IP) lock on both."""
     traffic.label = "login throttle across A and B"
     await make_users(app, "alice")
@@ -426,7 +433,8 @@ async def test_login_throttle_is_shared(app: FastAPI, traffic: Traffic, settings
 
 
 async def test_captcha_issued_on_a_is_accepted_once_on_b(app: FastAPI, traffic: Traffic) -> None:
-    """SECURITY.md §6 "captcha, OTP, reset codes stored in memory", ASVS 6.1.1: a captcha
+    """docs/security-checklist.md §6 "captcha, OTP, reset codes stored in memory", ASVS 6.1.1: a
+    captcha
     issued by A passes a sign-in on B exactly once: a second use fails on B and on A, and a
     wrong answer on B spends the captcha for A as well."""
     traffic.label = "captcha issued on A, verified on B"
@@ -464,7 +472,8 @@ async def test_captcha_issued_on_a_is_accepted_once_on_b(app: FastAPI, traffic: 
 async def test_parameter_and_dictionary_edits_on_a_show_on_b_next_request(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §6 "in-memory config and feature flags / dictionary cache": the documented
+    """docs/security-checklist.md §6 "in-memory config and feature flags / dictionary cache": the
+    documented
     bound is the next request (versions in Redis, `param/reader.py`, `dict/cache.py`).
 
     Parameter: `login.max_failures` lowered to 2 on A after B has read it; B then locks the
@@ -546,7 +555,8 @@ async def test_parameter_and_dictionary_edits_on_a_show_on_b_next_request(
 async def test_upload_on_a_downloads_on_b_with_shared_object_storage(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §6 "uploads on local disk", ASVS 5.x: with S3 storage (one bucket) and a
+    """docs/security-checklist.md §6 "uploads on local disk", ASVS 5.x: with S3 storage (one bucket)
+    and a
     different local `FILE_DIR` per process, a file uploaded on A downloads on B with
     identical bytes, and a delete on B is seen by A. The other half of the row (purely local
     storage on separate disks: B cannot serve A's file, a clean 404) is
@@ -578,7 +588,8 @@ async def test_upload_on_a_downloads_on_b_with_shared_object_storage(
 async def test_concurrent_creates_on_both_get_distinct_ids_and_no_5xx(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §6 "ID generators with a worker id": 2 processes x 100 concurrent creates,
+    """docs/security-checklist.md §6 "ID generators with a worker id": 2 processes x 100 concurrent
+    creates,
     interleaved A, B, A, B: every one is 201, 200 distinct ids, 200 rows, zero 5xx. (Ids come
     from the database's own sequence / AUTO_INCREMENT, never from a per-process counter.)"""
     traffic.label = "2 x 100 concurrent creates"
@@ -626,7 +637,8 @@ def access_lines(instance: Instance) -> tuple[list[dict[str, Any]], list[str]]:
 async def test_json_logs_of_both_processes_have_one_whole_line_per_request(
     app: FastAPI, traffic: Traffic
 ) -> None:
-    """SECURITY.md §6 "log files": each process logs JSON to its own stdout (never to a shared
+    """docs/security-checklist.md §6 "log files": each process logs JSON to its own stdout (never to
+    a shared
     file). 2 processes x 200 requests (20 in flight): every line of both outputs, from start
     to now, parses as a JSON object, and each process wrote exactly one access line per
     request it served (matched by X-Request-ID), none of the other's."""
@@ -677,7 +689,8 @@ async def test_json_logs_of_both_processes_have_one_whole_line_per_request(
 
 
 async def test_api_rate_limit_is_shared(traffic: Traffic) -> None:
-    """SECURITY.md §6 "rate limits and login throttles multiply by N", §0 #20: with a limit
+    """docs/security-checklist.md §6 "rate limits and login throttles multiply by N", §0 #20: with a
+    limit
     of IP_LIMIT requests per client address, IP_LIMIT + 10 requests alternating A, B (20 in
     flight) get exactly IP_LIMIT answers and 10 times 429 with `Retry-After`; per-process
     counters would have let all of them through (each process saw about half)."""

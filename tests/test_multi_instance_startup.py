@@ -1,4 +1,4 @@
-"""Two app processes started at the same moment on an empty database (SECURITY.md §6
+"""Two app processes started at the same moment on an empty database (docs/security-checklist.md §6
 "startup side effects race").
 
 `python main.py run` with `AUTO_MIGRATE=true` (the default outside production) applies the
@@ -85,7 +85,8 @@ def problems(log: str) -> list[str]:
 
 
 def test_two_processes_starting_on_an_empty_database(settings: Settings, tmp_path: Path) -> None:
-    """SECURITY.md §6: start 2 instances at once on an empty database: both become ready with
+    """docs/security-checklist.md §6: start 2 instances at once on an empty database: both become
+    ready with
     no error logged, and the database has one `alembic_version` row (at head), exactly one
     admin (one superuser) and no duplicated seed row."""
     sent = 0

@@ -3,7 +3,7 @@
 A model declares `version: Mapped[int] = mapped_column(Integer, default=1)` with
 `__mapper_args__ = {"version_id_col": version}`: SQLAlchemy then adds `AND version = :read`
 to every UPDATE and DELETE of the row and moves the version on. Two guards use it
-(SECURITY.md §0 #19, §5.3 F16):
+(docs/security-checklist.md §0 #19, §5.3 F16):
 
 - the client sends the `version` it read in the PATCH body (`ExpectedVersion`); if the row
   has moved on, `check_version` refuses with a 409 naming `version`;

@@ -11,10 +11,17 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Any, Literal, cast, get_origin
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -72,7 +79,12 @@ class Settings(BaseSettings):
     """All runtime settings. Field names map to upper-case environment variables."""
 
     model_config = SettingsConfigDict(
-        extra="ignore", case_sensitive=False, validate_default=True, frozen=True
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+        frozen=True,
+        # Lists are comma-separated text (`_from_text`), never JSON: one format for all.
+        enable_decoding=False,
     )
 
     app_env: Environment = "dev"
@@ -105,9 +117,9 @@ class Settings(BaseSettings):
 
     # --- security -------------------------------------------------------------------------
     secret_key: SecretStr | None = None
-    cors_origins: Annotated[list[str], NoDecode] = []
+    cors_origins: list[str] = []
     cors_allow_credentials: bool = True
-    trusted_proxies: Annotated[list[str], NoDecode] = []
+    trusted_proxies: list[str] = []
     hsts_enabled: bool | None = None
     demo_mode: bool = False
     rate_limit_enabled: bool = True
@@ -123,7 +135,7 @@ class Settings(BaseSettings):
     jwt_issuer: str = "fastapiadmin"
     jwt_audience: str = "fastapiadmin-api"
     jwt_key_id: str = Field(default="k1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    jwt_retired_keys: Annotated[list[str], NoDecode] = []
+    jwt_retired_keys: list[str] = []
     password_min_length: int = Field(default=8, ge=8, le=64)
     password_max_length: int = Field(default=128, ge=64, le=1024)
     password_require_classes: int = Field(default=0, ge=0, le=4)
@@ -145,7 +157,7 @@ class Settings(BaseSettings):
     file_storage: Literal["local", "s3"] = "local"
     file_dir: Path = Path("data/files")
     file_max_size: int = Field(default=10 * 1024 * 1024, ge=1024, le=5 * 1024**3)
-    file_allowed_types: Annotated[list[str], NoDecode] = [
+    file_allowed_types: list[str] = [
         "png",
         "jpg",
         "jpeg",
@@ -191,7 +203,7 @@ class Settings(BaseSettings):
     # --- metrics ------------------------------------------------------------------------
     metrics_enabled: bool = True
     # Client addresses (IPs or CIDR networks) that may read /metrics without a token.
-    metrics_allowed_ips: Annotated[list[str], NoDecode] = ["127.0.0.1/32", "::1/128"]
+    metrics_allowed_ips: list[str] = ["127.0.0.1/32", "::1/128"]
     metrics_token: SecretStr | None = Field(default=None, min_length=MIN_SECRET_LENGTH)
 
     # --- HTTP, docs, logging --------------------------------------------------------------
@@ -210,9 +222,9 @@ class Settings(BaseSettings):
     graceful_shutdown_timeout: int = Field(default=20, ge=1, le=3600)
     auto_migrate: bool | None = None
     # `*`: every package under app/modules; dotted paths add modules from elsewhere.
-    modules: Annotated[list[str], NoDecode] = ["*"]
+    modules: list[str] = ["*"]
     # Modules left out even when `*` or a plugin would enable them (the samples by default).
-    modules_disabled: Annotated[list[str], NoDecode] = ["example", "blog"]
+    modules_disabled: list[str] = ["example", "blog"]
     # Also enable modules that installed packages declare (entry-point group
     # `fastapiadmin.modules`); off: only MODULES.
     module_plugins: bool = True
@@ -220,32 +232,25 @@ class Settings(BaseSettings):
     enable_test_routes: bool = False
 
     # ---------------------------------------------------------------------- validators --
-    @field_validator(
-        "cors_origins",
-        "trusted_proxies",
-        "modules",
-        "modules_disabled",
-        "jwt_retired_keys",
-        mode="before",
-    )
+    @field_validator("*", mode="before")
     @classmethod
-    def _parse_csv(cls, value: Any) -> Any:
-        return _split_csv(value)
+    def _from_text(cls, value: Any, info: ValidationInfo) -> Any:
+        """One reading of a setting given as text, whatever the setting: a list is
+        comma-separated (`FILE_ALLOWED_TYPES=png,jpg`), and an empty value of a setting
+        whose default is "not set" (`HSTS_ENABLED=`, `METRICS_TOKEN=`) means not set."""
+        if not isinstance(value, str) or info.field_name is None:
+            return value
+        field = cls.model_fields[info.field_name]
+        if get_origin(field.annotation) is list:
+            return _split_csv(value)
+        if not value.strip() and field.default is None:
+            return None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
-
-    @field_validator("metrics_allowed_ips", mode="before")
-    @classmethod
-    def _parse_metrics_ips(cls, value: Any) -> Any:
-        return _split_csv(value)
-
-    @field_validator("metrics_token", mode="before")
-    @classmethod
-    def _empty_metrics_token(cls, value: Any) -> Any:
-        return None if value == "" else value  # `METRICS_TOKEN=` means no token
 
     @field_validator("trusted_proxies", "metrics_allowed_ips")
     @classmethod

@@ -73,7 +73,8 @@ CASE_SENSITIVE_DIALECTS = ("postgresql", "sqlite")
 
 
 def unique_ignoring_case(column: Any) -> Index:
-    """A unique index on `lower(column)` where the database needs one (SECURITY.md F17: two
+    """A unique index on `lower(column)` where the database needs one
+    (docs/security-checklist.md F17: two
     concurrent creates of `Alice` and `alice` give one 201 and one 409). Named
     `uq_<table>_lower_<column>`; lookups must compare `lower(column)`, the indexed expression.
     `migrations/env.py` leaves it out of `alembic check` on the other databases."""

@@ -249,7 +249,8 @@ async def _integrity_error(_request: Request, exc: Exception) -> Response:
 # connecting, 57014 statement timeout). asyncpg reports some of them as a plain DBAPIError.
 _OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 # Single states of the same kind: 55P03 lock_not_available (`lock_timeout` ran out waiting for
-# a lock another session holds; DB_LOCK_TIMEOUT, SECURITY.md F5). MySQL/MariaDB report their
+# a lock another session holds; DB_LOCK_TIMEOUT, docs/security-checklist.md F5). MySQL/MariaDB
+# report their
 # lock wait timeout (1205) as an OperationalError, which is an outage below already.
 _OUTAGE_SQLSTATES = frozenset({"55P03"})
 
@@ -273,7 +274,7 @@ def is_transaction_conflict(exc: BaseException) -> bool:
     """True for a deadlock or serialization failure: PostgreSQL 40P01 / 40001, MySQL/MariaDB
     error 1213 (reported as an OperationalError). The database rolled the transaction back so
     that a concurrent one could finish; neither the request nor the server is at fault, and
-    the same request run again normally goes through (SECURITY.md §5.3 F18)."""
+    the same request run again normally goes through (docs/security-checklist.md §5.3 F18)."""
     orig = getattr(exc, "orig", None)
     args = getattr(orig, "args", None) or (None,)
     return str(getattr(orig, "sqlstate", None) or "") in ("40001", "40P01") or args[0] == 1213

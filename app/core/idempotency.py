@@ -3,7 +3,7 @@
 A client that does not know whether its `POST` went through (timeout, dropped connection)
 sends it again with the same `Idempotency-Key` header; the request runs once and every retry
 gets the stored status and body with `Idempotent-Replayed: true` (docs/http.md, "Idempotent
-requests"; SECURITY.md F15).
+requests"; docs/security-checklist.md F15).
 
 - Which routes: every `POST` route that answers 201 (``status_code=201``, or a 201 entry in
   ``responses=`` as the import routes declare), unless the route says otherwise with

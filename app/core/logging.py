@@ -26,15 +26,23 @@ SECRET_KEY_PATTERN = re.compile(
 MASK = "***"
 
 
+def is_secret(key: object, value: Any) -> bool:
+    """Whether `value` under `key` must be masked: the key looks secret, and the value is not a
+    flag, an absence or a time (`must_change_password: true`, `mfa_secret: null` and
+    `password_changed_at` tell an auditor what happened and reveal no secret)."""
+    if not isinstance(key, str) or not SECRET_KEY_PATTERN.search(key):
+        return False
+    return not (isinstance(value, bool) or value is None or key.lower().endswith("_at"))
+
+
 def mask_secrets(value: Any, _depth: int = 0) -> Any:
-    """A copy of `value` with every value under a secret-looking key replaced by `***`."""
+    """A copy of `value` with every value under a secret-looking key replaced by `***`
+    (`is_secret`)."""
     if _depth > 20:
         return value
     if isinstance(value, MutableMapping):
         return {
-            key: MASK
-            if isinstance(key, str) and SECRET_KEY_PATTERN.search(key)
-            else mask_secrets(item, _depth + 1)
+            key: MASK if is_secret(key, item) else mask_secrets(item, _depth + 1)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):

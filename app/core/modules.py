@@ -114,6 +114,18 @@ def module_names(settings: Settings) -> list[str]:
     ]
 
 
+def enabled_module_names(settings: Settings) -> list[str]:
+    """The names of the enabled modules, in load order: the one answer to "is it enabled?"
+    for the server, the worker, `init` and the startup log (MODULES means nothing before
+    `*`, the plugins and MODULES_DISABLED are applied)."""
+    return [spec.name for spec in load_modules(settings)]
+
+
+def is_enabled(settings: Settings, name: str) -> bool:
+    """Whether module `name` is enabled (see `enabled_module_names`)."""
+    return name in enabled_module_names(settings)
+
+
 def load_modules(settings: Settings) -> list[ModuleSpec]:
     """The enabled modules, each after the modules it depends on (otherwise in the order
     given), with their permission codes declared."""

@@ -2,7 +2,8 @@
 
 PostgreSQL (40P01 deadlock, 40001 serialization failure) and MySQL/MariaDB (error 1213) roll a
 transaction back so that a concurrent one can finish; neither the request nor the server is at
-fault, and the same request run again normally goes through (SECURITY.md §5.3 F18). So the
+fault, and the same request run again normally goes through (docs/security-checklist.md §5.3 F18).
+So the
 request is run again from the start, in a new session and transaction, up to
 `DB_RETRY_ATTEMPTS` attempts in all, with a short jittered pause between two attempts; only
 after the last one does the client get the 409 with `Retry-After` (docs/http.md, "Retries of

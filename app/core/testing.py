@@ -1,4 +1,4 @@
-"""Test-only routes for fault-injection tests (SECURITY.md §5.2), mounted only when
+"""Test-only routes for fault-injection tests (docs/security-checklist.md §5.2), mounted only when
 `ENABLE_TEST_ROUTES=true`. The production settings refuse that flag, so these routes can never
 be served with `--env=prod`.
 
@@ -23,7 +23,7 @@ be served with `--env=prod`.
   `RATE_LIMIT_ENABLED` the route allows `CONFLICT_RATE` (2/hour) per client. `GET
   /__test/conflict?tag=` counts an attempt and always raises that deadlock error (a safe
   method: never retried); `GET /__test/conflict/<tag>` tells how many attempts ran and whose
-  `after_commit` ran (SECURITY.md F18, tests/core/test_retry.py).
+  `after_commit` ran (docs/security-checklist.md F18, tests/core/test_retry.py).
 
 They are public (no authentication), absent from the OpenAPI document, and each answers with the
 usual envelope.
@@ -155,7 +155,8 @@ async def worker(
     return ok(Worker(pid=os.getpid(), slept_ms=ms))
 
 
-# ------------------------------------------------------------- conflicts (SECURITY.md F18) --
+# ------------------------------------------------------------- conflicts
+# (docs/security-checklist.md F18) --
 
 TAG = Query(
     pattern=pattern(

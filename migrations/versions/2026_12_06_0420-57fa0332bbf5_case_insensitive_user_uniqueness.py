@@ -4,7 +4,8 @@ Revision ID: 57fa0332bbf5
 Revises: b10c4a7e2f33
 Create Date: 2026-12-06 04:20:00.000000+00:00
 
-Unique indexes on `lower(username)` and `lower(email)` on PostgreSQL and SQLite (SECURITY.md
+Unique indexes on `lower(username)` and `lower(email)` on PostgreSQL and SQLite
+(docs/security-checklist.md
 F17: two concurrent creates of `Alice` and `alice` must give one 201 and one 409). MariaDB and
 MySQL get none: their `utf8mb4_*_ci` collations already make `uq_sys_user_username` and
 `uq_sys_user_email` case-insensitive, and MariaDB has no expression indexes.

@@ -5,7 +5,8 @@ Revises: 57fa0332bbf5
 Create Date: 2026-12-06 05:45:00.000000+00:00
 
 Unique indexes on `lower(code)` of `sys_dept`, `sys_role` and `sys_position` on PostgreSQL and
-SQLite, as for usernames in 57fa0332bbf5 (SECURITY.md F17: two concurrent creates of `Sales`
+SQLite, as for usernames in 57fa0332bbf5 (docs/security-checklist.md F17: two concurrent creates of
+`Sales`
 and `sales` must give one 201 and one 409). MariaDB and MySQL get none: their `utf8mb4_*_ci`
 collations already make the plain unique indexes on `code` case-insensitive.
 

@@ -1,4 +1,5 @@
-"""Edge values on every operation of the OpenAPI document (SECURITY.md §4.2, §1.7 16.5.1;
+"""Edge values on every operation of the OpenAPI document (docs/security-checklist.md §4.2, §1.7
+16.5.1;
 docs/security.md "Round two: input at the edges").
 
 The fuzzer draws its values at random; this sweep sends, to every operation and every integer

@@ -1,4 +1,5 @@
-"""Property-based fuzzing of every API operation with Schemathesis (SECURITY.md §4.2, §2).
+"""Property-based fuzzing of every API operation with Schemathesis (docs/security-checklist.md §4.2,
+§2).
 
 The OpenAPI document of the in-process app (`/api/v1/openapi.json`) drives the generation of
 valid and invalid requests for every operation, sent as two identities:
@@ -539,7 +540,8 @@ async def _live_patch_body(
 
 
 def test_deleted_resources_stay_deleted(fuzz_app: FastAPI, fuzz_schema: BaseSchema) -> None:
-    """Issue 8 item 1, SECURITY.md §4.2 `use_after_free`, ASVS 8.2.2: after DELETE, the id
+    """Issue 8 item 1, docs/security-checklist.md §4.2 `use_after_free`, ASVS 8.2.2: after DELETE,
+    the id
     answers 404 on GET, PATCH, DELETE and every action under it, and leaves the list."""
     resources = crud_resources(fuzz_app.openapi())
     assert len(resources) >= 12, [r.collection for r in resources]

@@ -1,7 +1,8 @@
 """Deny by default: every route declares a permission or is explicitly public, and the
 permission each route declares is really enforced.
 
-SECURITY.md §0 #1 and #2 (ASVS 8.2.1, API5), ASVS 8.3.2 (zero-query warm path is still fresh).
+docs/security-checklist.md §0 #1 and #2 (ASVS 8.2.1, API5), ASVS 8.3.2 (zero-query warm path is
+still fresh).
 """
 
 from __future__ import annotations

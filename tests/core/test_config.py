@@ -93,7 +93,8 @@ def test_production_refuses_missing_short_known_or_low_entropy_secret(secret: st
 
 
 def test_production_defaults_are_closed() -> None:
-    """SECURITY.md §0 #15 (no `*` CORS with credentials), ASVS 13.4.5 (docs off), API8."""
+    """docs/security-checklist.md §0 #15 (no `*` CORS with credentials), ASVS 13.4.5 (docs off),
+    API8."""
     settings = load_settings("prod", secret_key=STRONG)
     assert settings.docs_on is False
     assert settings.migrate_on_start is False
@@ -139,3 +140,62 @@ def test_env_example_documents_every_setting() -> None:
     }
     missing = {name.upper() for name in config.Settings.model_fields} - documented
     assert not missing, f"env/.env.example does not document: {sorted(missing)}"
+
+
+def documented_settings() -> list[tuple[str, str]]:
+    """Every `# NAME=value` line of env/.env.example: the setting and its documented format."""
+    example = (config.BASE_DIR / "env" / ".env.example").read_text(encoding="utf-8")
+    found = []
+    for line in example.splitlines():
+        name, sep, value = line.lstrip("# ").partition("=")
+        if sep and name.isupper() and name.replace("_", "").isalnum():
+            found.append((name, value.strip()))
+    return found
+
+
+@pytest.mark.parametrize(("name", "value"), documented_settings(), ids=lambda v: str(v))
+def test_each_documented_setting_is_read_from_the_environment_in_its_documented_format(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """FILE_ALLOWED_TYPES in the documented `png,jpg,...` form used to be refused, and an empty
+    `HSTS_ENABLED=` too: every list setting is comma-separated, every empty optional unset."""
+    monkeypatch.setenv(name, value)
+    settings = load_settings("test")
+    if name == "APP_ENV":
+        return
+    field = name.lower()
+    read = getattr(settings, field)
+    if isinstance(read, list):
+        assert read == [item.strip() for item in value.split(",") if item.strip()]
+    elif value == "":
+        if name == "SECRET_KEY":  # empty is unset: a key is generated, never ""
+            assert len(settings.secret) >= config.MIN_SECRET_LENGTH
+        elif config.Settings.model_fields[field].default is None:
+            assert read is None, (name, read)
+
+    elif hasattr(read, "get_secret_value"):
+        assert read.get_secret_value() == value
+    else:
+        assert str(read).lower().removesuffix(".0") == value.lower(), (name, read)
+
+
+def test_every_list_setting_takes_the_same_comma_separated_format(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = {
+        "FILE_ALLOWED_TYPES": ("png, pdf", ["png", "pdf"]),
+        "MODULES_DISABLED": ("blog", ["blog"]),
+        "METRICS_ALLOWED_IPS": ("10.0.0.0/8,::1/128", ["10.0.0.0/8", "::1/128"]),
+        "TRUSTED_PROXIES": ("", []),
+    }
+    lists = {
+        name.upper()
+        for name, field in config.Settings.model_fields.items()
+        if getattr(field.annotation, "__origin__", None) is list
+    }
+    assert {"FILE_ALLOWED_TYPES", "CORS_ORIGINS", "JWT_RETIRED_KEYS", "MODULES"} <= lists
+    for name, (text, _) in values.items():
+        monkeypatch.setenv(name, text)
+    settings = load_settings("test")
+    for name, (_, expected) in values.items():
+        assert getattr(settings, name.lower()) == expected

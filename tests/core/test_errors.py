@@ -1,6 +1,7 @@
 """HTTP conventions: the error envelope, real status codes, request ids, nothing leaked.
 
-SECURITY.md §0 #11 (ASVS 16.5.1, 16.5.4): an unhandled exception gives a generic JSON 500.
+docs/security-checklist.md §0 #11 (ASVS 16.5.1, 16.5.4): an unhandled exception gives a generic JSON
+500.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The Excel helper: formula escaping (SECURITY.md §0 #14, ASVS 1.2.10), bounded-memory
+"""The Excel helper: formula escaping (docs/security-checklist.md §0 #14, ASVS 1.2.10),
+bounded-memory
 export, and the hostile-input limits of the import (§0 #13; ASVS 5.2.3, 1.5.1)."""
 
 from __future__ import annotations
@@ -258,7 +259,8 @@ async def test_stream_csv_has_a_bom_a_header_and_escaped_cells() -> None:
 
 
 async def test_export_then_import_gives_back_the_same_values() -> None:
-    """SECURITY.md §4.6: formulas, unicode, tabs and line breaks survive the trip (XML
+    """docs/security-checklist.md §4.6: formulas, unicode, tabs and line breaks survive the trip
+    (XML
     cannot carry other control characters, and reads a CR as LF)."""
     names = ['=HYPERLINK("http://x")', "+1", "-2", "@me", "\ttab", "\ncr", "名前 ✓", " spaced "]
     notes = ["line\nbreak", None, "'quoted", "a=b", "x", "é", "=", "+"]

@@ -1,4 +1,5 @@
-"""The shared-strings table of an uploaded xlsx is read within bounds (SECURITY.md §0 #13,
+"""The shared-strings table of an uploaded xlsx is read within bounds (docs/security-checklist.md
+§0 #13,
 §2 API4; ASVS 5.2.3).
 
 Before: openpyxl, even read-only, loaded the whole table first, one `Text` object per string,

@@ -2,7 +2,7 @@
 datetimes, integer bounds, strict ids, unknown query parameters, validation wording, the
 trailing-slash redirect and the statuses every route documents.
 
-SECURITY.md §1.6 (ASVS 4.1), §1.7 (16.5.1: never a 500 for bad input), API4, API8.
+docs/security-checklist.md §1.6 (ASVS 4.1), §1.7 (16.5.1: never a 500 for bad input), API4, API8.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`Idempotency-Key` on create and import routes (SECURITY.md §5.3 F15; docs/http.md).
+"""`Idempotency-Key` on create and import routes (docs/security-checklist.md §5.3 F15;
+docs/http.md).
 
 F15's pass criteria: exactly one row however often (and however concurrently) a keyed request
 is sent; replays return the same status and body; a concurrent duplicate gets 409 ("in
@@ -259,7 +260,8 @@ async def test_a_duplicate_while_the_first_runs_gets_409_then_the_replay(
 
 @pytest.mark.skipif(not TEST_REDIS_URL, reason="two instances share state only through Redis")
 async def test_the_claim_holds_across_instances(gated_app: FastAPI, fresh_gate: Gate) -> None:
-    """F15 across processes (SECURITY.md §6): a second instance with its own cache client and
+    """F15 across processes (docs/security-checklist.md §6): a second instance with its own cache
+    client and
     memory, on the same Redis, sees the first one's claim (409) and then its answer."""
     other, manager = await _start(
         make_settings(gated_app.state.settings.database_url,
@@ -335,7 +337,8 @@ async def test_a_replay_after_sign_out_is_401_not_the_kept_answer(
 ) -> None:
     """A replay is answered before routing, but not before the session check: once the
     token's session has ended (sign-out), the kept answer is refused with the 401 the route
-    would give (SECURITY.md F15; ASVS 7.4.1). Cold: the session's cache entry is gone and
+    would give (docs/security-checklist.md F15; ASVS 7.4.1). Cold: the session's cache entry is gone
+    and
     the check reads the row."""
     headers = {**await holder_headers(app, [EXAMPLE_CREATE]), HEADER: new_key()}
     body = {"name": "Kept"}

@@ -59,3 +59,26 @@ async def test_json_access_line_has_request_id_status_and_latency(
     assert "abc" not in json.dumps(entry)  # the query string is not logged
     secret_line = next(line for line in lines if line.get("event") == "with_secret")
     assert secret_line["password"] == MASK
+
+
+def test_flags_absences_and_times_under_secret_looking_keys_are_not_masked() -> None:
+    """An audit record of a password reset shows `must_change_password` (a flag, not a
+    secret); the password itself stays masked."""
+    masked = mask_secrets(
+        {
+            "must_change_password": True,
+            "password_changed_at": "2026-12-07T10:00:00Z",
+            "mfa_secret": None,
+            "password": "hunter2",
+            "token": "abc",
+            "nested": [{"password_change_required": False, "new_password": "x"}],
+        }
+    )
+    assert masked == {
+        "must_change_password": True,
+        "password_changed_at": "2026-12-07T10:00:00Z",
+        "mfa_secret": None,
+        "password": MASK,
+        "token": MASK,
+        "nested": [{"password_change_required": False, "new_password": MASK}],
+    }

@@ -1,4 +1,5 @@
-"""Security headers, CORS (SECURITY.md §0 #15, ASVS 3.4.2), GZip and trusted proxies."""
+"""Security headers, CORS (docs/security-checklist.md §0 #15, ASVS 3.4.2), GZip and trusted
+proxies."""
 
 from __future__ import annotations
 

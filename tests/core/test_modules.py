@@ -142,3 +142,17 @@ def test_every_enabled_module_declares_itself_completely() -> None:
             if menu.get("permission"):
                 assert menu["permission"] in codes, (spec.name, menu["permission"])
             stack += menu.get("children", [])
+
+
+def test_enabled_is_decided_once_with_star_plugins_and_disabled_applied() -> None:
+    """`python main.py worker` used to read MODULES unexpanded (`*`) and refuse to start;
+    the server, the worker, `init` and the startup log all ask `enabled_module_names`."""
+    from app.core.config import load_settings
+    from app.core.modules import enabled_module_names, is_enabled
+
+    settings = load_settings("test", modules=["*"], modules_disabled=["example", "blog"])
+    names = enabled_module_names(settings)
+    assert {"system", "auth", "scheduler"} <= set(names)
+    assert "*" not in names and "example" not in names and "blog" not in names
+    assert is_enabled(settings, "scheduler")
+    assert not is_enabled(settings, "blog")

@@ -1,4 +1,5 @@
-"""Pages and whitelisted sorting (SECURITY.md §0 #12, ASVS 1.2.4: sort fields come from a list),
+"""Pages and whitelisted sorting (docs/security-checklist.md §0 #12, ASVS 1.2.4: sort fields come
+from a list),
 bounded counts and cursor paging for lists that grow without bound (API4)."""
 
 from __future__ import annotations

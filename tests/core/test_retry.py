@@ -1,5 +1,6 @@
 """Server-side retry of writes the database broke as a deadlock or serialization failure
-(SECURITY.md §5.3 F18; app/core/retry.py, docs/http.md "Retries of conflicting transactions").
+(docs/security-checklist.md §5.3 F18; app/core/retry.py, docs/http.md "Retries of conflicting
+transactions").
 
 The conflicts are real where the database can have them (`POST /__test/conflict`,
 app/core/testing.py): a serialization failure (40001) on PostgreSQL, a deadlock (1213) on

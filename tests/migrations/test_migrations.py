@@ -88,7 +88,8 @@ def test_upgrade_is_idempotent(tmp_path: Path, revision: str) -> None:
 
 
 def test_latest_revision_round_trip_keeps_seeded_rows(tmp_path: Path) -> None:
-    """SECURITY.md §5.3 F20: at head with rows in the main tables (initial data, departments,
+    """docs/security-checklist.md §5.3 F20: at head with rows in the main tables (initial data,
+    departments,
     roles, users, sessions), `downgrade -1` then `upgrade head` keeps every row of every table
     the latest revision does not create (the tables it creates are dropped by its downgrade
     and come back empty: their rows cannot survive). Generic over whichever revision is

@@ -1,4 +1,5 @@
-"""The fault-injection harness (SECURITY.md §5.2): the app as a real process (AppProcess, from
+"""The fault-injection harness (docs/security-checklist.md §5.2): the app as a real process
+(AppProcess, from
 tests/support/processes.py), a bounded load
 generator that records every request, and the pass criteria P1-P4 as assertions.
 
@@ -41,7 +42,7 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "Fault-Injection-Harness-7319!"
 SECRET_KEY = "resilience-test-secret-key-0123456789-abcdefghijklmnop"
 
-CLIENT_TIMEOUT = 10.0  # per request (SECURITY.md §5.2); hitting it is a hang (P2)
+CLIENT_TIMEOUT = 10.0  # per request (docs/security-checklist.md §5.2); hitting it is a hang (P2)
 BUDGET = 3.0  # B: an error must come within this (P3)
 RECOVERY = 5.0  # R: the first success after the dependency is back (P4)
 OUTAGE_MESSAGE = "Service temporarily unavailable"

@@ -1,5 +1,5 @@
 """A database with rows in its main tables, and ways to compare two databases' contents: for the
-migration round trip with data (SECURITY.md §5.3 F20) and backup/restore (F21).
+migration round trip with data (docs/security-checklist.md §5.3 F20) and backup/restore (F21).
 
     url = seed_database(url)                 # schema at head, initial data, more rows
     before = row_counts(url)                 # {table: rows}, every table but alembic_version

@@ -1,5 +1,5 @@
 """Backup and restore drill on the database under test, with the file storage that goes with it
-(SECURITY.md §5.3 F21; the commands are the ones in docs/deployment.md "Backups").
+(docs/security-checklist.md §5.3 F21; the commands are the ones in docs/deployment.md "Backups").
 
 PostgreSQL: `pg_dump -Fc` of a seeded database, `pg_restore --no-owner` into a new one.
 MariaDB: `mariadb-dump --single-transaction ...` of a seeded database, imported with `mariadb`

@@ -1,4 +1,5 @@
-"""Redis data loss: `FLUSHALL` on a private redis-server under a running app (SECURITY.md §0 #16,
+"""Redis data loss: `FLUSHALL` on a private redis-server under a running app
+(docs/security-checklist.md §0 #16,
 §5.3 F10; docs/resilience.md "Redis data loss").
 
 The database is the source of truth for security state; Redis only caches it. So after a flush a

@@ -1,5 +1,6 @@
 """Redis stalled or stopped under load, with a private redis-server and the app as a real
-process (SECURITY.md §0 #16, §5.3 F8 and F9; the per-use policy in docs/resilience.md).
+process (docs/security-checklist.md §0 #16, §5.3 F8 and F9; the per-use policy in
+docs/resilience.md).
 
 The policy under test: every cache call gives up after REDIS_SOCKET_TIMEOUT (1 s); sessions,
 login throttling and captcha fail closed (503 `cache`); the API rate limits fail open; the

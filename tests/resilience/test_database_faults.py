@@ -1,8 +1,9 @@
 """PostgreSQL faults other than a clean stop, under load, against a private cluster and the app
-as a real process (SECURITY.md §5.3 F2, F3, F5, F6; docs/resilience.md).
+as a real process (docs/security-checklist.md §5.3 F2, F3, F5, F6; docs/resilience.md).
 
 F2 crash during writes, F3 backends killed, F5 a table locked by another session, F6 the
-connection pool exhausted. Each checks the pass criteria P1-P5 of SECURITY.md §5.3 that apply,
+connection pool exhausted. Each checks the pass criteria P1-P5 of docs/security-checklist.md §5.3
+that apply,
 and records its figures (tests/support/fault_stats.py).
 
 One app process serves the four tests (starting one costs several seconds on CI): small pool

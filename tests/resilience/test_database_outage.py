@@ -1,9 +1,9 @@
 """PostgreSQL outages under load, against a private cluster and the app as a real process
-(SECURITY.md §0 #16, §5.3 F1 and F4; docs/resilience.md).
+(docs/security-checklist.md §0 #16, §5.3 F1 and F4; docs/resilience.md).
 
 The load hits an authenticated, database-backed endpoint (the user list), liveness and
 readiness (`database_outage_under_load` in harness.py, shared with MariaDB's F7). The pass
-criteria are P1-P4 of SECURITY.md §5.3 plus P5 (no transaction left open).
+criteria are P1-P4 of docs/security-checklist.md §5.3 plus P5 (no transaction left open).
 """
 
 from __future__ import annotations

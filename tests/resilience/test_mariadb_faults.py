@@ -1,11 +1,12 @@
 """MariaDB faults under load, against a private MariaDB server and the app as a real process
-(SECURITY.md §0 #16, §5.3 F7; docs/resilience.md).
+(docs/security-checklist.md §0 #16, §5.3 F7; docs/resilience.md).
 
 F7 is F1, F3 and F4 on MariaDB, plus the idle drop MySQL/MariaDB servers do on their own
 (`wait_timeout`): the server stopped mid-load, frozen (SIGSTOP) for 10 s, the app's connections
 killed (`KILL <id>`), and pooled connections closed by the server after 2 s idle. The stopped
 and frozen tests share their body with PostgreSQL's F1 and F4 (`database_outage_under_load`).
-The pass criteria are P1-P4 of SECURITY.md §5.3, plus: no transaction left open (P5), at most
+The pass criteria are P1-P4 of docs/security-checklist.md §5.3, plus: no transaction left open (P5),
+at most
 one failed request per killed connection (and it is a 503), and no "MySQL server has gone
 away" 500 after an idle drop.
 """
@@ -51,7 +52,7 @@ SETTINGS = {"RATE_LIMIT_ENABLED": "false", "SCHEDULER_ENABLED": "false"}
 IDLE_TIMEOUT = 2  # SET GLOBAL wait_timeout (seconds)
 IDLE_FOR = 3.0  # how long the app stays idle before the next requests
 KILL_ROUNDS = 3
-FROZEN_FOR = 10.0  # seconds mariadbd stays SIGSTOPped (SECURITY.md F4's 10 s)
+FROZEN_FOR = 10.0  # seconds mariadbd stays SIGSTOPped (docs/security-checklist.md F4's 10 s)
 
 
 @pytest.fixture(scope="module")

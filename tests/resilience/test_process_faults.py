@@ -1,6 +1,6 @@
 """The app process itself failing: SIGKILL in the middle of a transaction and of a scheduler
 run, a worker killed under load, and starting while the database is down
-(SECURITY.md §5.3 F12, F13, F14; docs/resilience.md).
+(docs/security-checklist.md §5.3 F12, F13, F14; docs/resilience.md).
 
 Each runs the app as a real `python main.py run` process and records its figures
 (tests/support/fault_stats.py).
@@ -166,7 +166,8 @@ async def test_f12_sigkill_mid_transaction_leaves_no_partial_rows_and_no_run_run
 # --------------------------------------------------------------------------------- F13 --
 
 WORKER_MS = 300  # each request stays in flight this long
-RESPAWN_WITHIN = 2.0  # SECURITY.md F13: uvicorn's supervisor checks its workers every 0.5 s
+# docs/security-checklist.md F13: uvicorn's supervisor checks its workers every 0.5 s
+RESPAWN_WITHIN = 2.0
 
 
 def _workers(supervisor: int) -> set[int]:

@@ -1,4 +1,4 @@
-"""Graceful shutdown of the real server process (SECURITY.md §0 #17, §5.3 F11).
+"""Graceful shutdown of the real server process (docs/security-checklist.md §0 #17, §5.3 F11).
 
 `sigterm_during_slow_request` runs the scenario and returns what happened, so further
 assertions about the same shutdown (e.g. the scheduler starting nothing new after SIGTERM) can
@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.fault, ONCE_PER_CI]
 SLOW_MS = 3000
 SIGTERM_AT = 0.5  # seconds after the slow request was sent
 GRACEFUL_SHUTDOWN_TIMEOUT = 10  # what the app process is started with
-EXIT_SLACK = 2.0  # SECURITY.md F11: exit within the slow time plus 2 s
+EXIT_SLACK = 2.0  # docs/security-checklist.md F11: exit within the slow time plus 2 s
 
 
 @dataclass(frozen=True)

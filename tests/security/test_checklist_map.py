@@ -1,5 +1,6 @@
 """The checklist map in docs/security.md cannot rot (issue 8 item 2): every test it references
-exists, every row of SECURITY.md §0 and §2 (and every §1 subsection) has a row, and each test
+exists, every row of docs/security-checklist.md §0 and §2 (and every §1 subsection) has a row, and
+each test
 named for §0 rows 1-15 cites its row in its docstring (or its module's)."""
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def test_every_referenced_test_exists() -> None:
 
 
 def test_section_0_tests_cite_their_row() -> None:
-    """SECURITY.md §0 rows 1-15: each test named cites "§0 #N" (own or module docstring);
+    """docs/security-checklist.md §0 rows 1-15: each test named cites "§0 #N" (own or module
+    docstring);
     rows still marked **to verify** are left out until their tests settle."""
     uncited = []
     for item, row in _rows().items():

@@ -1,4 +1,5 @@
-"""Names, titles and labels are one line of visible text, everywhere (SECURITY.md §1.4 ASVS
+"""Names, titles and labels are one line of visible text, everywhere (docs/security-checklist.md
+§1.4 ASVS
 2.2.1 positive validation, 16.4.1 log injection; the pen test's "bidi override in a name").
 
 `app.core.schemas.DisplayText` refuses C0/C1 controls (NUL, new lines, ESC and so ANSI escape

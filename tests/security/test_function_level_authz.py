@@ -1,5 +1,6 @@
 """Function-level authorization beyond the route matrix of tests/core/test_access.py
-(SECURITY.md §0 #1 and #2, §2 API5, ASVS 8.2.1, 8.3.1): routes open to any signed-in user are
+(docs/security-checklist.md §0 #1 and #2, §2 API5, ASVS 8.2.1, 8.3.1): routes open to any signed-in
+user are
 an explicit, reviewed list; anonymous callers get 401 on every non-public route; a sibling
 permission of the same resource (e.g. `system:user:list` for `system:user:delete`) and a
 method switch on the same path are 403."""

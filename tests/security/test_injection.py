@@ -1,4 +1,5 @@
-"""Sort and filter input never reaches SQL as text (SECURITY.md §0 #12, ASVS 1.2.4, §3.6
+"""Sort and filter input never reaches SQL as text (docs/security-checklist.md §0 #12, ASVS 1.2.4,
+§3.6
 "ORDER BY injection"): on every list and export that takes `sort`, injection payloads are a
 422 naming `sort`; RuoYi-style `params[dataScope]` keys are ignored, never applied."""
 

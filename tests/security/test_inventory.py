@@ -1,4 +1,5 @@
-"""Improper inventory management (SECURITY.md §2 API9): every route the app serves is in the
+"""Improper inventory management (docs/security-checklist.md §2 API9): every route the app serves is
+in the
 OpenAPI document or on a short, reviewed list of hidden routes; everything lives under the one
 API version; there is no other version and no deprecated operation nobody listed."""
 

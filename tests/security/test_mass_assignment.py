@@ -1,4 +1,5 @@
-"""Mass assignment on every write operation (SECURITY.md §0 #4, §2 API3 (a), ASVS 15.3.3):
+"""Mass assignment on every write operation (docs/security-checklist.md §0 #4, §2 API3 (a), ASVS
+15.3.3):
 every JSON body refuses keys it does not declare, and privileged keys sent to any create or
 update are a 422 naming them. Field-level rules on declared fields (`status`, `dept_id`,
 `role_ids` of users, ...) have their own tests per module (see docs/security.md)."""

@@ -1,4 +1,5 @@
-"""Security misconfiguration (SECURITY.md §2 API8, §1.6, §1.9): security headers on every
+"""Security misconfiguration (docs/security-checklist.md §2 API8, §1.6, §1.9): security headers on
+every
 kind of answer (2xx, 4xx, 5xx), `TRACE` refused, no version banner, and the production
 configuration closed (docs, debug, test routes). CORS: tests/core/test_middleware.py; the
 generic 500: tests/core/test_errors.py."""

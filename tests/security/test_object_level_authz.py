@@ -1,4 +1,5 @@
-"""Object-level authorization across departments (SECURITY.md §0 #3, §2 API1, ASVS 8.2.2,
+"""Object-level authorization across departments (docs/security-checklist.md §0 #3, §2 API1, ASVS
+8.2.2,
 8.4.1): every route taking an object id is classified, as department-scoped or as global; a
 caller scoped to department A, holding every permission, reaches none of department B's
 objects by id (404, and B's data appears nowhere in the answer) nor through list filters or

@@ -1,4 +1,5 @@
-"""Unrestricted resource consumption (SECURITY.md §2 API4, §1.8): page sizes and request
+"""Unrestricted resource consumption (docs/security-checklist.md §2 API4, §1.8): page sizes and
+request
 bodies are capped on every operation. Upload, import and zip-bomb limits have their own tests
 (tests/modules/files/test_upload.py, tests/core/test_excel.py; see docs/security.md)."""
 

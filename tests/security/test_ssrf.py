@@ -1,4 +1,5 @@
-"""Server-side request forgery (SECURITY.md §2 API7, ASVS 1.3.6): the app fetches no URL a
+"""Server-side request forgery (docs/security-checklist.md §2 API7, ASVS 1.3.6): the app fetches no
+URL a
 client gives. Nothing in the API takes a URL, and the only outbound client is the S3 object
 store, whose endpoint comes from configuration (S3_ENDPOINT_URL). These tests keep it so: a
 new outbound client, or a request field that names a URL, fails here and must bring the SSRF

@@ -1,6 +1,6 @@
 """Other app instances on the test database: in this process (`second_instance`: its own
 engine, cache client and memory) or as real `main.py run` processes (`Instance`, and
-`running_pair` for two of them on two ports, SECURITY.md §6)."""
+`running_pair` for two of them on two ports, docs/security-checklist.md §6)."""
 
 from __future__ import annotations
 

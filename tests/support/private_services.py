@@ -1,5 +1,6 @@
 """PostgreSQL, MariaDB and Redis servers of the tests' own, on free loopback ports, that a test
-may really stop, restart, freeze or stall (SECURITY.md §5.2). The shared services on 5432 /
+may really stop, restart, freeze or stall (docs/security-checklist.md §5.2). The shared services on
+5432 /
 6379 / 3306 are never touched.
 
     def test_x(private_postgres: PrivatePostgres, private_redis: PrivateRedis) -> None:
@@ -40,9 +41,10 @@ import pytest
 import redis
 
 from tests.support.tcp_proxy import free_port
+from tests.support.timing import scaled
 
 StopMode = Literal["smart", "fast", "immediate"]
-_START_TIMEOUT = 30
+_START_TIMEOUT = scaled(30)  # seconds; stretched on a busy machine (timing.py)
 
 
 def _wait_for_port(port: int, seconds: float) -> bool:

@@ -27,6 +27,7 @@ import httpx
 
 from app.core.config import BASE_DIR, Settings
 from tests.support.tcp_proxy import free_port
+from tests.support.timing import scaled
 
 READY_PATH = "/api/v1/health/ready"
 
@@ -108,8 +109,9 @@ class AppProcess:
             raise AssertionError(f"the app process exited:\n{self.log()[-3000:]}")
 
     def wait_ready(self, within: float = 60.0) -> None:
-        """Wait until readiness answers 200; fail with the log if the process died."""
-        deadline = time.monotonic() + within
+        """Wait until readiness answers 200 (`within` seconds on an idle machine, scaled:
+        tests/support/timing.py); fail with the log if the process died."""
+        deadline = time.monotonic() + scaled(within)
         while time.monotonic() < deadline:
             self._check_alive()
             with contextlib.suppress(httpx.TransportError):
@@ -120,7 +122,7 @@ class AppProcess:
 
     async def wait_ready_async(self, within: float = 60.0) -> None:
         """`wait_ready` without blocking the test's event loop."""
-        deadline = time.monotonic() + within
+        deadline = time.monotonic() + scaled(within)
         async with httpx.AsyncClient(base_url=self.base, timeout=2) as http:
             while time.monotonic() < deadline:
                 self._check_alive()

@@ -9,9 +9,10 @@
         partial(read_xlsx, data, COLUMNS, RowModel, max_rows=..., max_bytes=...)
     )
 
-Export: cells starting with `= + - @`, tab, CR or NUL get a leading `'` (SECURITY.md §0 #14,
+Export: cells starting with `= + - @`, tab, CR or NUL get a leading `'` (docs/security-checklist.md
+§0 #14,
 ASVS 1.2.10); import undoes that escape, so an export imports back to the same values.
-Import: size, zip-bomb, XML-entity and row limits (SECURITY.md §0 #13); see `reader`.
+Import: size, zip-bomb, XML-entity and row limits (docs/security-checklist.md §0 #13); see `reader`.
 """
 
 from app.core.excel.cells import (

@@ -10,7 +10,7 @@ from decimal import Decimal
 from app.core.errors import PayloadTooLarge, ValidationFailed
 
 # A spreadsheet runs a cell starting with one of these as a formula (or, for tab and CR, may
-# shift it into one): SECURITY.md §0 #14, ASVS 1.2.10.
+# shift it into one): docs/security-checklist.md §0 #14, ASVS 1.2.10.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 # Characters XML 1.0 cannot carry (openpyxl refuses them); tab, LF and CR are allowed.
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")

@@ -1,6 +1,6 @@
 """Reading an uploaded xlsx safely: archive limits first, hardened XML, bounded rows.
 
-The order matters (SECURITY.md §0 #13, ASVS 5.2.3, 1.5.1):
+The order matters (docs/security-checklist.md §0 #13, ASVS 5.2.3, 1.5.1):
 
 1. the file's size is checked (413);
 2. the zip's end record and central directory are checked, before openpyxl sees the file:
@@ -85,6 +85,10 @@ class ImportResult(Generic[M]):
     total: int = 0
     rows: list[ParsedRow[M]] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    # The rows that failed validation, as (row number, their non-blank cells as text), so that
+    # an import can check what else is wrong with them in the same pass (unknown codes,
+    # duplicates) instead of reporting those only once the format is fixed.
+    rejected: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------- archive --
@@ -293,6 +297,7 @@ def _read_sheet(
             result.rows.append(ParsedRow(row=number, data=model.model_validate(data)))
         except ValidationError as exc:
             result.errors.extend(_row_errors(number, exc))
+            result.rejected.append((number, data))
     return result
 
 

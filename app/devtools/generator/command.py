@@ -163,6 +163,37 @@ def migrations_creating(root: Path, table: str) -> list[Path]:
     return sorted(p for p in versions.glob("*.py") if pattern.search(p.read_text("utf-8")))
 
 
+# Prefixes of tables that belong to the system: the core modules' and the databases' own.
+SYSTEM_TABLE_PREFIXES = ("sys_", "auth_", "alembic_", "sqlite_", "pg_", "mysql", "information_")
+
+
+def sql_reserved_words() -> frozenset[str]:
+    """Words reserved in SQL on any database we run on (SQLite, PostgreSQL, MySQL, MariaDB)."""
+    from sqlalchemy.dialects.mysql.reserved_words import (
+        RESERVED_WORDS_MARIADB,
+        RESERVED_WORDS_MYSQL,
+    )
+    from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as POSTGRESQL
+    from sqlalchemy.sql.compiler import RESERVED_WORDS as ANSI
+
+    return frozenset(ANSI | POSTGRESQL | RESERVED_WORDS_MYSQL | RESERVED_WORDS_MARIADB)
+
+
+def check_table_name(table: str) -> None:
+    """Refuse a table name that is an SQL reserved word (`user`, `order`: every hand-written
+    statement would need quoting, differently per database) or lies in a system namespace."""
+    if table.lower() in sql_reserved_words():
+        raise GeneratorError(
+            f"table {table!r} is a reserved word in SQL; choose another name (e.g. "
+            f"{table}_item) or --table"
+        )
+    if table.lower().startswith(SYSTEM_TABLE_PREFIXES):
+        raise GeneratorError(
+            f"table {table!r} is in a name space of the system's tables "
+            f"({', '.join(p + '*' for p in SYSTEM_TABLE_PREFIXES)}); choose another name or --table"
+        )
+
+
 def check_project(spec: ResourceSpec, options: Options, project: Project) -> list[str]:
     """Refuse clashes with existing modules, tables and routes; notes for the output."""
     notes = list(project.warnings)
@@ -177,6 +208,8 @@ def check_project(spec: ResourceSpec, options: Options, project: Project) -> lis
             f"table {spec.table!r} already belongs to another module's model; choose another "
             "name (or --table)"
         )
+    if options.from_table is None:  # an existing table is taken as it is named
+        check_table_name(spec.table)
     clash = _route_clash(spec.path, project.routes)
     if clash:
         raise GeneratorError(

@@ -6,9 +6,11 @@
     @router.get("/me")
     async def get_me(principal: Annotated[Principal, Depends(require())]): ...  # signed in
 
-A warm request makes no database query: the token is checked locally, the session and the
-permission versions come from the shared cache in one round trip, the principal from the
-in-process memo (or the shared cache).
+A warm request makes no database query in the scale shape: the token is checked locally, the
+session and the permission versions come from the shared cache in one round trip, the
+principal from the in-process memo (or the shared cache). The lite shape adds one primary-key
+read, the revocation epoch, so that a revocation by another process (the command line) ends
+the session at once (`sessions.current_epoch`).
 """
 
 from __future__ import annotations
@@ -89,12 +91,15 @@ async def get_principal(
     except InvalidToken:
         raise NotAuthenticated("Invalid or expired token") from None
     now = tokens.now()
+    epoch = await sessions.current_epoch(db, cache)  # lite shape only: one indexed read
     raw_session, *versions = await cache.get_many(
         [sessions.session_key(claims.session_id), *authz.version_keys(claims.user_id)]
     )
-    live = sessions.parse_cached(claims.session_id, raw_session, now)
+    live = sessions.parse_cached(claims.session_id, raw_session, now, epoch)
     if live is None:
-        live = await sessions.load_live(db, cache, claims.session_id, now)
+        live = await sessions.load_live(
+            db, cache, claims.session_id, now, epoch, stale=raw_session is not None
+        )
     if not live or live.user_id != claims.user_id:
         raise NotAuthenticated("Session ended")
     principal = await authz.load_principal(
@@ -123,11 +128,14 @@ async def session_is_live(app: FastAPI, token: str) -> bool:
         return False
     now = tokens.now()
     cache = app.state.cache
-    raw = await cache.get(sessions.session_key(claims.session_id))
-    live = sessions.parse_cached(claims.session_id, raw, now)
-    if live is None:
-        async with app.state.sessionmaker() as db:
-            live = await sessions.load_live(db, cache, claims.session_id, now)
+    async with app.state.sessionmaker() as db:
+        epoch = await sessions.current_epoch(db, cache)  # lite shape only
+        raw = await cache.get(sessions.session_key(claims.session_id))
+        live = sessions.parse_cached(claims.session_id, raw, now, epoch)
+        if live is None:
+            live = await sessions.load_live(
+                db, cache, claims.session_id, now, epoch, stale=raw is not None
+            )
     return isinstance(live, sessions.LiveSession) and live.user_id == claims.user_id
 
 

@@ -55,3 +55,17 @@ class RecoveryCode(Base):
     )
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class RevocationEpoch(Base):
+    """One row: a random token replaced by every session revocation, in the revoking
+    transaction. In the lite shape the session cache is per process, so a revocation made by
+    another process (`python main.py reset-password`) cannot reach it; each authenticated
+    request reads this row (one primary-key read) and trusts a cached session only if it was
+    cached under the current token (`app.modules.auth.sessions`)."""
+
+    __tablename__ = "auth_revocation_epoch"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    epoch: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -1,4 +1,5 @@
-"""Guess limits: every secret guess reserves its attempt before it is verified (SECURITY.md
+"""Guess limits: every secret guess reserves its attempt before it is verified
+(docs/security-checklist.md
 §0 #9, §1.1 anti-automation, §1.11 ASVS 15.4.2).
 
 One rule for every place a secret is guessed (the password at sign-in, the TOTP or recovery

@@ -3,7 +3,8 @@
 Every read goes through `visible()`: published articles, the caller's own, and (for holders of
 `blog:article:list`) the rest within their data scope. Moderation scope is judged by the
 author's current department and `app.core.access.scope_filter`, like every other module
-(SECURITY.md §0 #3, API1). Authors are loaded with one `selectinload` per query, never lazily.
+(docs/security-checklist.md §0 #3, API1). Authors are loaded with one `selectinload` per query,
+never lazily.
 """
 
 from __future__ import annotations

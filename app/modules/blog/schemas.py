@@ -1,7 +1,8 @@
 """Request and response bodies of the blog module.
 
 Input bodies forbid unknown fields: `author_id`, `id` or timestamps in a body are a 422, never
-silently applied; the author is always the caller (SECURITY.md §0 #4, API3, ASVS 15.3.3).
+silently applied; the author is always the caller (docs/security-checklist.md §0 #4, API3, ASVS
+15.3.3).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 - Visibility: a signed-in user sees published articles and their own drafts; a holder of
   `blog:article:list` also sees the other articles whose author is in their data scope.
   Anything else is "not found", never "forbidden", so a draft's existence does not leak
-  (SECURITY.md §0 #3, API1 BOLA).
+  (docs/security-checklist.md §0 #3, API1 BOLA).
 - The author is the caller, always (the input schemas have no author field).
 - Only the author edits an article; another user who can see it gets 403. The author, or a
   holder of `blog:article:delete-any` whose data scope covers the author, deletes it.

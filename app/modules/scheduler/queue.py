@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ log = structlog.get_logger("scheduler.queue")
 TASK_NAME = "fastapiadmin.scheduler.execute_run"
 # How long a worker blocks waiting for new messages (ms); the socket timeout must exceed it.
 _READ_BLOCK_MS = 1000
+# A Redis outage is retried every second but reported at most this often (seconds).
+OUTAGE_REPORT_INTERVAL = 30.0
 # A message a consumer took and never acknowledged goes to another consumer after this (ms).
 _REDELIVER_AFTER_MS = 60_000
 
@@ -63,13 +66,35 @@ class _StreamBroker(RedisStreamBroker):
             except (RedisError, OSError) as exc:
                 if self._closing():
                     return
-                log.warning("scheduler_queue_unavailable", error=type(exc).__name__)
+                self._report_outage(exc)
                 await asyncio.sleep(1)
                 with contextlib.suppress(RedisError, OSError):
                     await self._declare_consumer_group()
 
     def _closing(self) -> bool:
         return self.closing
+
+    _outage_reported_at = float("-inf")
+    _outage_failures = 0
+
+    def _report_outage(self, exc: BaseException) -> None:
+        """Retried every second; said once, then at most every OUTAGE_REPORT_INTERVAL
+        seconds with the count of failed attempts, naming the Redis address."""
+        self._outage_failures += 1
+        now = time.monotonic()
+        if now - self._outage_reported_at < OUTAGE_REPORT_INTERVAL:
+            return
+        kwargs = self.connection_pool.connection_kwargs
+        address = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        log.warning(
+            "scheduler_queue_unavailable",
+            redis=address,
+            error=type(exc).__name__,
+            failed_attempts=self._outage_failures,
+            retry="every second",
+        )
+        self._outage_reported_at = now
+        self._outage_failures = 0
 
     async def _read(self, redis: Redis) -> list[tuple[Any, bytes]]:
         """New messages (blocking up to one read block), else ones idle too long elsewhere."""

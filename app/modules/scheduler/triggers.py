@@ -3,7 +3,7 @@
 We use APScheduler (3.x) for the calendar arithmetic only -- crontab parsing, time zones and
 daylight-saving gaps, interval ticks -- and keep the schedule state (`next_run_at`) in the
 database, where every process sees it. APScheduler's own scheduler loop is per process and
-would fire a job once per process (SECURITY.md §6).
+would fire a job once per process (docs/security-checklist.md §6).
 """
 
 from __future__ import annotations

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache import Cache, create_cache
 from app.core.config import Settings
 from app.core.database import create_engine, create_sessionmaker, utcnow
-from app.core.errors import Conflict, NotFound
-from app.core.security.passwords import PasswordHasher, check_password, generate_password
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.responses import ErrorDetail
+from app.core.security.passwords import PasswordHasher, generate_password
 from app.modules.auth import authz, sessions
+from app.modules.system.user import repository as user_repository
+from app.modules.system.user import service as user_service
+from app.modules.system.user.exceptions import EmailTaken, UsernameTaken
 from app.modules.system.user.models import User
+from app.modules.system.user.schemas import UserCreate
 
 
 @asynccontextmanager
@@ -35,26 +43,52 @@ async def _transaction(settings: Settings) -> AsyncIterator[tuple[AsyncSession, 
         await engine.dispose()
 
 
+def validated_user(**fields: Any) -> UserCreate:
+    """`fields` checked by the API's own `UserCreate` schema (one validation for the API,
+    the import and the command line); its problems as one `ValidationFailed` naming each
+    field."""
+    try:
+        return UserCreate(**fields)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "Invalid user",
+            errors=[
+                ErrorDetail(
+                    field=".".join(str(part) for part in error["loc"]) or None,
+                    message=str(error["msg"]),
+                    type=str(error["type"]),
+                )
+                for error in exc.errors(include_input=False, include_url=False)
+            ],
+        ) from None
+
+
 async def create_superuser(
     settings: Settings, *, username: str, name: str, email: str | None, password: str | None
 ) -> str | None:
-    """Create a superuser; returns the generated one-time password when none was given."""
+    """Create a superuser; returns the generated one-time password when none was given.
+
+    The same rules as `POST /api/v1/system/users`: the schema, the password policy, and a
+    username or email unique in any letter case (409 `UsernameTaken` / `EmailTaken`).
+    """
     generated = password is None
     secret = password if password is not None else generate_password()
-    check_password(secret, settings=settings, context=[username, name, (email or "").split("@")[0]])
-    async with _transaction(settings) as (db, _cache):
-        if (await db.execute(select(User.id).where(User.username == username))).first():
-            raise Conflict(f"user {username!r} already exists")
-        db.add(
-            User(
-                username=username,
-                name=name,
-                email=email,
-                is_superuser=True,
-                password_hash=await PasswordHasher(settings).hash(secret),
-                must_change_password=generated,
-            )
-        )
+    data = validated_user(
+        username=username, name=name, email=email, password=secret, must_change_password=generated
+    )
+    user_service.check_new_password(settings, data)
+    password_hash = await PasswordHasher(settings).hash(secret)
+    try:
+        async with _transaction(settings) as (db, _cache):
+            if await user_repository.username_taken(db, data.username):
+                raise UsernameTaken()
+            if data.email and await user_repository.email_taken(db, data.email):
+                raise EmailTaken()
+            user = user_service.new_user(data, password_hash, created_by=None, now=utcnow())
+            user.is_superuser = True
+            db.add(user)
+    except IntegrityError:  # created meanwhile by someone else, in another letter case
+        raise Conflict("Conflict: a user with this username or email already exists") from None
     return secret if generated else None
 
 

@@ -1,6 +1,7 @@
 """Contract tests for `Cache.acquire_slot` / `release_slot`, on every backend.
 
-The primitive behind "reserve the attempt before verifying the guess" (SECURITY.md §1.11
+The primitive behind "reserve the attempt before verifying the guess" (docs/security-checklist.md
+§1.11
 ASVS 15.4.2 check-then-act as one operation; §1.1 anti-automation ASVS 6.1.1, 6.3.1).
 """
 

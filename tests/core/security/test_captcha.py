@@ -1,4 +1,5 @@
-"""Image captchas (SECURITY.md §1.1 anti-automation: ASVS 6.1.1, 6.3.1; §6 shared state).
+"""Image captchas (docs/security-checklist.md §1.1 anti-automation: ASVS 6.1.1, 6.3.1; §6 shared
+state).
 
 Runs on the in-process cache and, when ``TEST_REDIS_URL`` is set, on Redis.
 """
@@ -158,7 +159,8 @@ async def test_expired_answer_rejected(service: CaptchaService, cache: Cache) ->
 async def test_works_across_processes(
     make_cache: CacheFactory, prefix: str, settings: Settings
 ) -> None:
-    """SECURITY.md §6: created by one process, verified by another; still single use."""
+    """docs/security-checklist.md §6: created by one process, verified by another; still single
+    use."""
     first = CaptchaService(make_cache(prefix), settings)
     second_cache = make_cache(prefix)
     second = CaptchaService(second_cache, settings)

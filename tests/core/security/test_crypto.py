@@ -1,4 +1,5 @@
-"""Secret boxes and keyed hashes (SECURITY.md §1.1: ASVS 6.5.2, 6.5.3; V11 cryptography)."""
+"""Secret boxes and keyed hashes (docs/security-checklist.md §1.1: ASVS 6.5.2, 6.5.3; V11
+cryptography)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Password hashing and policy (SECURITY.md §1.1: ASVS 6.2.x, 6.3.8, 6.4.1, 11.4.2)."""
+"""Password hashing and policy (docs/security-checklist.md §1.1: ASVS 6.2.x, 6.3.8, 6.4.1,
+11.4.2)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def _details(error: PasswordPolicyError) -> list[ErrorDetail]:
 
 
 async def test_stored_hash_is_argon2id_with_owasp_minimums(hasher: PasswordHasher) -> None:
-    """SECURITY.md §0 #10, ASVS 11.4.2: Argon2id with m >= 19456 KiB, t >= 2 (§1.1 example)."""
+    """docs/security-checklist.md §0 #10, ASVS 11.4.2: Argon2id with m >= 19456 KiB, t >= 2 (§1.1
+    example)."""
     stored = await hasher.hash("a perfectly fine password")
     assert stored.startswith("$argon2id$v=19$")
     params = dict(part.split("=") for part in stored.split("$")[3].split(","))
@@ -205,7 +207,8 @@ def _count_concurrency(monkeypatch: pytest.MonkeyPatch, hold: float = 0.05) -> d
 
 
 async def test_concurrency_is_bounded_by_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    """API4 / SECURITY.md §1.1 reliability: at most PASSWORD_HASH_CONCURRENCY hashes at once."""
+    """API4 / docs/security-checklist.md §1.1 reliability: at most PASSWORD_HASH_CONCURRENCY hashes
+    at once."""
     hasher = PasswordHasher(_settings(password_hash_concurrency=2))
     state = _count_concurrency(monkeypatch)
     await asyncio.gather(*(hasher.hash(f"pw{i}") for i in range(6)))

@@ -1,4 +1,5 @@
-"""Access and refresh tokens (SECURITY.md §0 #6 and §1.2: ASVS 7.2.3, 9.1.1-9.2.3)."""
+"""Access and refresh tokens (docs/security-checklist.md §0 #6 and §1.2: ASVS 7.2.3,
+9.1.1-9.2.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TOTP and recovery codes (SECURITY.md §1.1 MFA: ASVS 6.5.1, 6.5.2, 6.5.3, 6.5.5)."""
+"""TOTP and recovery codes (docs/security-checklist.md §1.1 MFA: ASVS 6.5.1, 6.5.2, 6.5.3,
+6.5.5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Guess limits under real concurrency: the attempt is reserved before the secret is checked.
 
-SECURITY.md §0 #9 and §1.1 anti-automation (ASVS 6.1.1, 6.3.1; NIST 800-63B §5.2.2), MFA
+docs/security-checklist.md §0 #9 and §1.1 anti-automation (ASVS 6.1.1, 6.3.1; NIST 800-63B §5.2.2),
+MFA
 codes rate-limited like passwords, §1.11 check-then-act as one operation (ASVS 15.4.2).
 Every burst is released at once with `asyncio.gather` over the ASGI client.
 """

@@ -1,6 +1,6 @@
 """Login: token shape, identical failures, throttling and lockout, captcha, rehash.
 
-SECURITY.md §0 #9 (ASVS 6.1.1, 6.3.1, 6.3.8), §0 #10 (ASVS 11.4.2).
+docs/security-checklist.md §0 #9 (ASVS 6.1.1, 6.3.1, 6.3.8), §0 #10 (ASVS 11.4.2).
 """
 
 from __future__ import annotations

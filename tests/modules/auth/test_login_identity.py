@@ -1,7 +1,7 @@
 """Sign-in reaches an account only by its exact name, on every database, and the throttle
 counts against that account (issue 2); the login log keeps only names of accounts (issue 13a).
 
-SECURITY.md §0 #9 (ASVS 6.1.1, 6.3.1, 6.3.8), §1.2 log content (ASVS 16.2.5, 16.4.1).
+docs/security-checklist.md §0 #9 (ASVS 6.1.1, 6.3.1, 6.3.8), §1.2 log content (ASVS 16.2.5, 16.4.1).
 MariaDB's default collation (`utf8mb4_unicode_ci`) ignores case and accents: `ťom_a` and
 `tom_á` used to sign in to `tom_a`, each with lockout and captcha counters of its own.
 """

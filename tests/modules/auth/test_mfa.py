@@ -1,7 +1,8 @@
 """TOTP MFA: enrolment (with the password), login with a code, single use, recovery codes,
 disabling, other sessions ending when MFA is turned on.
 
-SECURITY.md §1.1 MFA (ASVS 6.5.1, 6.5.2, 6.5.3, 7.5.1), §1.2 (ASVS 7.4.3), roles requiring MFA.
+docs/security-checklist.md §1.1 MFA (ASVS 6.5.1, 6.5.2, 6.5.3, 7.5.1), §1.2 (ASVS 7.4.3), roles
+requiring MFA.
 """
 
 from __future__ import annotations

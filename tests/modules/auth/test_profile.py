@@ -44,7 +44,8 @@ async def test_profile_edit_allows_only_own_fields(client: httpx.AsyncClient, al
 async def test_password_change_needs_the_current_one_and_ends_other_sessions(
     client: httpx.AsyncClient, alice: User
 ) -> None:
-    """SECURITY.md §0 #8, ASVS 6.2.3, 7.4.3: the current password is required; the other
+    """docs/security-checklist.md §0 #8, ASVS 6.2.3, 7.4.3: the current password is required; the
+    other
     sessions end, the current one goes on."""
     here = await _access(client)
     elsewhere = await _access(client)
@@ -146,7 +147,8 @@ UNSAFE_NAMES = [
 async def test_profile_name_is_checked_like_the_users_api(
     client: httpx.AsyncClient, alice: User, app: FastAPI
 ) -> None:
-    """SECURITY.md §1.4 (ASVS 2.2.1, 16.4.1): `PATCH /auth/me` refuses what the admin API
+    """docs/security-checklist.md §1.4 (ASVS 2.2.1, 16.4.1): `PATCH /auth/me` refuses what the
+    admin API
     refuses -- new lines, ANSI escapes, NUL, bidi overrides and isolates, line separators in
     the name (422 naming `name`, nothing stored) -- and `name: null` is a 422, not a 409."""
     token = await _access(client)

@@ -1,4 +1,5 @@
-"""Session revocation against a cache that loses its entries mid-flight (SECURITY.md F10)."""
+"""Session revocation against a cache that loses its entries mid-flight
+(docs/security-checklist.md F10)."""
 
 from __future__ import annotations
 

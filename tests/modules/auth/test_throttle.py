@@ -1,5 +1,5 @@
 """`GuessLimiter` on the app's cache (in-process, or Redis with TEST_REDIS_URL): what a guess
-does when a counter is full (SECURITY.md §0 #9, §1.11 ASVS 15.4.2)."""
+does when a counter is full (docs/security-checklist.md §0 #9, §1.11 ASVS 15.4.2)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Access tokens through HTTP, refresh rotation with reuse detection, logout, session limits.
 
-SECURITY.md §0 #6 (ASVS 9.1.x-9.2.3), §0 #7 (refresh rotation), §0 #8 (ASVS 7.4.1).
+docs/security-checklist.md §0 #6 (ASVS 9.1.x-9.2.3), §0 #7 (refresh rotation), §0 #8 (ASVS 7.4.1).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ async def test_logout_ends_access_and_refresh(client: httpx.AsyncClient, alice: 
 async def test_revocation_survives_a_cache_flush(
     client: httpx.AsyncClient, alice: User, app: FastAPI
 ) -> None:
-    """SECURITY.md F10: the database is the source of truth for revoked sessions."""
+    """docs/security-checklist.md F10: the database is the source of truth for revoked sessions."""
     tokens = await _tokens(client)
     await client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
     await app.state.cache.delete_pattern("*")

@@ -68,7 +68,7 @@ async def test_create_returns_201_with_the_caller_as_author(
 async def test_the_author_comes_from_the_caller_never_from_the_body(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """SECURITY.md §0 #4 (API3): an author in the body is refused, not applied."""
+    """docs/security-checklist.md §0 #4 (API3): an author in the body is refused, not applied."""
     alice = await writer(app)
     bob = await writer(app)
     for extra in ({"author_id": bob.id}, {"author": {"id": bob.id}}, {"id": 5}):
@@ -243,7 +243,8 @@ async def test_equal_timestamps_still_list_the_latest_first(
 async def test_someone_elses_draft_is_not_found_not_forbidden(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """SECURITY.md §0 #3 (API1 BOLA): a draft's existence does not leak through its id."""
+    """docs/security-checklist.md §0 #3 (API1 BOLA): a draft's existence does not leak through its
+    id."""
     alice = await writer(app)
     bob = await writer(app)
     draft = await article(app, bob, published=False, title="Secret plans")

@@ -41,7 +41,8 @@ async def test_a_moderator_sees_drafts_in_scope_but_edits_nothing(
 async def test_moderation_is_bounded_by_the_authors_department(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """SECURITY.md §0 #3 (API1, ASVS 8.2.2): outside the data scope a draft is not found and a
+    """docs/security-checklist.md §0 #3 (API1, ASVS 8.2.2): outside the data scope a draft is not
+    found and a
     published article cannot be deleted."""
     async with app.state.sessionmaker() as db, db.begin():
         sales = await create_dept(db, name="Sales")

@@ -74,7 +74,8 @@ async def reachable(client: httpx.AsyncClient, headers: dict[str, str], file_id:
 async def test_download_streams_the_bytes_with_safe_headers(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """SECURITY.md §0 #13, ASVS 5.4.1, 3.2.1: `Content-Disposition: attachment` and `nosniff`."""
+    """docs/security-checklist.md §0 #13, ASVS 5.4.1, 3.2.1: `Content-Disposition: attachment` and
+    `nosniff`."""
     sales, _, _ = await depts(app)
     _, headers = await member(app, sales)
     data = png(300_000)

@@ -1,5 +1,6 @@
 """`GET /api/v1/files/{id}/content` answers only media types its OpenAPI declares
-(SECURITY.md §1.6 4.1.1, §2 API9: schema-validating clients and the fuzzer accept it).
+(docs/security-checklist.md §1.6 4.1.1, §2 API9: schema-validating clients and the fuzzer accept
+it).
 
 Before: the 200 response declared only `application/octet-stream`, while a PNG was served as
 `image/png`, a CSV as `text/csv; charset=utf-8`, and so on.

@@ -115,7 +115,8 @@ async def test_every_allowed_type_is_accepted(
 async def test_type_spoofing_is_refused(
     app: FastAPI, client: httpx.AsyncClient, storage_root: Path, name: str, data: bytes
 ) -> None:
-    """SECURITY.md §0 #13, ASVS 5.2.2: content that does not match its extension is a 422
+    """docs/security-checklist.md §0 #13, ASVS 5.2.2: content that does not match its extension is a
+    422
     naming `file`; nothing is kept."""
     _, _, headers = await uploader(app)
     response = await upload(client, headers, name, data)
@@ -171,7 +172,8 @@ async def test_size_limit_is_exact(
 async def test_default_limit_applies(
     app: FastAPI, client: httpx.AsyncClient, storage_root: Path
 ) -> None:
-    """SECURITY.md §0 #13, ASVS 5.2.1: FILE_MAX_SIZE (10 MiB by default): one byte more is a
+    """docs/security-checklist.md §0 #13, ASVS 5.2.1: FILE_MAX_SIZE (10 MiB by default): one byte
+    more is a
     413 and nothing is stored."""
     _, _, headers = await uploader(app)
     limit = app.state.settings.file_max_size
@@ -194,7 +196,8 @@ def endless(chunk: bytes, total: int) -> Iterator[bytes]:
 async def test_oversize_stream_is_cut_off_without_reading_it_all(
     app: FastAPI, storage_root: Path, override_settings: Callable[..., None]
 ) -> None:
-    """SECURITY.md §0 #13, API4: no Content-Length (chunked): the upload stops just past the
+    """docs/security-checklist.md §0 #13, API4: no Content-Length (chunked): the upload stops just
+    past the
     limit, not at the end."""
     _, _, headers = await uploader(app)
     override_settings(file_max_size=256 * 1024)
@@ -252,7 +255,7 @@ async def test_permission_is_checked_before_the_body_is_read(app: FastAPI) -> No
 async def test_client_file_names_are_metadata_only(
     app: FastAPI, client: httpx.AsyncClient, storage_root: Path, raw_name: str, kept: str
 ) -> None:
-    """SECURITY.md §0 #13, ASVS 5.3.2: path traversal via the file name: the name is
+    """docs/security-checklist.md §0 #13, ASVS 5.3.2: path traversal via the file name: the name is
     sanitised metadata, the storage key is generated server-side."""
     _, _, headers = await uploader(app)
     body, content_type = multipart([("file", raw_name, png())])

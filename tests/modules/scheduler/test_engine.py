@@ -221,7 +221,8 @@ async def test_a_run_delivered_twice_executes_once(app: FastAPI) -> None:
 
 
 async def test_one_run_of_a_job_at_a_time(app: FastAPI) -> None:
-    """The second run finds the job's lock held and is skipped (SECURITY.md 15.4.2)."""
+    """The second run finds the job's lock held and is skipped (docs/security-checklist.md
+    15.4.2)."""
     job = await make_job(app, args={"key": "overlap", "sleep_seconds": 0.5}, next_run_at=None)
     first = await queue_run(app, job)
     second = await queue_run(app, job, utcnow() + timedelta(milliseconds=1))

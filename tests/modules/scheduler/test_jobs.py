@@ -100,7 +100,8 @@ async def test_invalid_jobs_are_refused_naming_the_field(
     overrides: dict[str, Any],
     field: str,
 ) -> None:
-    """Never code strings or import paths: only registered targets (SECURITY.md §1.4)."""
+    """Never code strings or import paths: only registered targets (docs/security-checklist.md
+    §1.4)."""
     # json.dumps escapes what UTF-8 cannot carry (`\ud9de`), as a client's encoder would.
     body = json.dumps(job_body(**overrides)).encode()
     headers = {**admin, "Content-Type": "application/json"}
@@ -130,7 +131,7 @@ async def test_duplicate_name_is_409_and_stale_version_is_409(
         json={"timeout_seconds": 60, "version": job["version"]},
         headers=admin,
     )
-    assert stale.status_code == 409  # SECURITY.md §0 #19
+    assert stale.status_code == 409  # docs/security-checklist.md §0 #19
     assert (await client.get(f"{JOBS}/{job['id']}", headers=admin)).json()["data"][
         "timeout_seconds"
     ] == 30
@@ -261,7 +262,8 @@ async def test_targets_lists_registered_targets_with_their_schema(
 
 
 async def test_permissions_are_enforced(app: FastAPI, client: httpx.AsyncClient) -> None:
-    """Reading jobs does not allow running or changing them (SECURITY.md §1.3, API5)."""
+    """Reading jobs does not allow running or changing them (docs/security-checklist.md §1.3,
+    API5)."""
     assert (await client.get(JOBS)).status_code == 401
     reader = await holder_headers(app, ["scheduler:job:list", "scheduler:job:read"])
     assert (await client.get(JOBS, headers=reader)).status_code == 200

@@ -1,6 +1,6 @@
 """Two real app processes sharing the database and Redis: each fire time runs exactly once,
 and when the leader is killed another process takes over without running a tick twice
-(SECURITY.md §0 #20, §6 "In-process scheduler fires N times", F22).
+(docs/security-checklist.md §0 #20, §6 "In-process scheduler fires N times", F22).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Job targets declare the permissions they need; creating, editing and running a job of such a
-target needs them, besides the scheduler's own (SECURITY.md §2 API5, ASVS 8.2.1 and 16.4.2).
+target needs them, besides the scheduler's own (docs/security-checklist.md §2 API5, ASVS 8.2.1 and
+16.4.2).
 
 Before: a user with only scheduler rights created (or edited the built-in) `system.purge_logs`
 job with `older_than_days: 1` and ran it, deleting the audit trail that

@@ -1,4 +1,5 @@
-"""Concurrent writers on users, roles, menus and departments (SECURITY.md §0 #18, #19;
+"""Concurrent writers on users, roles, menus and departments (docs/security-checklist.md
+§0 #18, #19;
 §5.3 F16, F17, F18, F19).
 
 The requests run concurrently (`asyncio.gather`) against the app and its real connection
@@ -90,7 +91,8 @@ UNIQUE_CASES = {
 async def test_concurrent_creates_of_one_unique_value_give_one_201(
     app: FastAPI, client: httpx.AsyncClient, case: UniqueCase
 ) -> None:
-    """SECURITY.md §0 #18, §5.3 F17: 20 concurrent creates with the same unique value give
+    """docs/security-checklist.md §0 #18, §5.3 F17: 20 concurrent creates with the same unique value
+    give
     exactly one 201 and nineteen 409 naming the field; zero 5xx; one row."""
     headers = await superuser_headers(app)
     responses = await asyncio.gather(
@@ -117,7 +119,8 @@ def case_variant(text: str, n: int) -> str:
 async def test_concurrent_creates_of_case_variants_of_one_code_give_one_201(
     app: FastAPI, client: httpx.AsyncClient, resource: str
 ) -> None:
-    """SECURITY.md §5.3 F17, case variants: 20 concurrent creates of `racing`, `Racing`,
+    """docs/security-checklist.md §5.3 F17, case variants: 20 concurrent creates of `racing`,
+    `Racing`,
     `rAcing`, ... give one 201 and nineteen 409 naming `code`; one row. The check before the
     insert cannot settle it; the unique index on `lower(code)` (PostgreSQL, SQLite) or the
     case-insensitive collation (MariaDB) does."""
@@ -161,7 +164,8 @@ RESOURCES = {
 async def test_two_writers_holding_one_version_give_one_200_and_one_409(
     app: FastAPI, client: httpx.AsyncClient, resource: Resource
 ) -> None:
-    """SECURITY.md §0 #19, §5.3 F16: two clients read version N and both PATCH with it: one
+    """docs/security-checklist.md §0 #19, §5.3 F16: two clients read version N and both PATCH with
+    it: one
     200 (version N+1), one 409 naming `version`; the row holds the winner's payload."""
     headers = await superuser_headers(app)
     created = await client.post(resource.url, json=resource.create, headers=headers)
@@ -239,7 +243,8 @@ def transaction_retries() -> float:
 async def test_role_and_menu_writers_in_opposite_lock_order_never_5xx(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """SECURITY.md §5.3 F18: in each of 50 rounds, two roles get their menus replaced (sent
+    """docs/security-checklist.md §5.3 F18: in each of 50 rounds, two roles get their menus replaced
+    (sent
     in opposite orders; a role update locks role → links → menus) while a menu both held is
     deleted (left to ON DELETE CASCADE: menu → links, the opposite order). Each request is
     sent once: a deadlock is retried by the server (DB_RETRY_ATTEMPTS, app/core/retry.py),
@@ -335,7 +340,8 @@ async def test_role_and_menu_writers_in_opposite_lock_order_never_5xx(
     not TEST_DATABASE_URL, reason="SQLite has no row locks: its writers queue, never deadlock"
 )
 async def test_a_deadlock_the_database_breaks_is_a_409_with_retry_after(app: FastAPI) -> None:
-    """SECURITY.md §5.3 F18: the transaction the database kills to break a real deadlock
+    """docs/security-checklist.md §5.3 F18: the transaction the database kills to break a real
+    deadlock
     (PostgreSQL 40P01, MariaDB 1213) is marked for the server's retry while attempts remain,
     and answered 409 with `Retry-After` (never a 500) once they are spent, or where nothing
     retries (the retry itself: tests/core/test_retry.py)."""
@@ -381,7 +387,7 @@ async def test_a_deadlock_the_database_breaks_is_a_409_with_retry_after(app: Fas
 async def test_a_failure_between_the_user_and_its_roles_leaves_nothing(
     app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SECURITY.md §5.3 F19: a failure after the `sys_user` insert and before the
+    """docs/security-checklist.md §5.3 F19: a failure after the `sys_user` insert and before the
     `sys_user_role` insert leaves no user row, no link and no "success" audit entry."""
     headers = await superuser_headers(app)
     async with app.state.sessionmaker() as db, db.begin():

@@ -3,7 +3,8 @@
     You may act on a user, a role, a menu subtree or a session only if your own grants and
     data scope cover everything the action changes.
 
-SECURITY.md §0 #4 and §1.3 (anti-escalation), §2 API5; ASVS 8.2.1-8.2.3. Each test shows the
+docs/security-checklist.md §0 #4 and §1.3 (anti-escalation), §2 API5; ASVS 8.2.1-8.2.3. Each test
+shows the
 refusal (403/404, nothing changed) and the allowed case next to it. docs/access-control.md,
 "Power over others".
 """

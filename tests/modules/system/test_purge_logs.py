@@ -1,5 +1,5 @@
 """The log purge keeps a minimum retention and is recorded like a manual clearing
-(SECURITY.md §1.7 16.4.2: logs cannot be silently removed; API5).
+(docs/security-checklist.md §1.7 16.4.2: logs cannot be silently removed; API5).
 
 Before: `older_than_days: 1` (or the parameter `log.retention_days` set to 1) deleted all but a
 day of audit trail, and the purge left no trace in the operation log.

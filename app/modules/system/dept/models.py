@@ -30,5 +30,6 @@ class Dept(TimestampMixin, Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-# Department codes are unique regardless of case (SECURITY.md F17), in the database too.
+# Department codes are unique regardless of case (docs/security-checklist.md F17), in the database
+# too.
 unique_ignoring_case(Dept.__table__.c.code)

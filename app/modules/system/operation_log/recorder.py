@@ -7,7 +7,7 @@ request path. Secrets are masked by key name at any depth before anything is kep
 Only a signed-in caller's request that was not refused keeps its body. An anonymous request
 (no principal: also every 401) or a denied one (401/403) keeps the body's size alone, and its
 query string only while short: anyone can send those, so what they store must stay small
-whatever the client sends (SECURITY.md §2 API4).
+whatever the client sends (docs/security-checklist.md §2 API4).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 - Keys are unique. Built-in parameters (made by `init`, read by the code) keep their key and
   type and cannot be deleted; only their value, name and remark change.
 - An update may carry the `version` the client read: if the row has moved on, 409
-  (SECURITY.md §0 #19); the mapper's version column also turns a concurrent write into a 409.
+  (docs/security-checklist.md §0 #19); the mapper's version column also turns a concurrent write
+  into a 409.
 - Every change is written to the change log and invalidates every process's cached map.
 """
 

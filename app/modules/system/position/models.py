@@ -21,5 +21,6 @@ class Position(TimestampMixin, Base):
     remark: Mapped[str | None] = mapped_column(String(500))
 
 
-# Position codes are unique regardless of case (SECURITY.md F17), in the database too.
+# Position codes are unique regardless of case (docs/security-checklist.md F17), in the database
+# too.
 unique_ignoring_case(Position.__table__.c.code)

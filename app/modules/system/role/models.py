@@ -42,5 +42,5 @@ class Role(TimestampMixin, Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-# Role codes are unique regardless of case (SECURITY.md F17), in the database too.
+# Role codes are unique regardless of case (docs/security-checklist.md F17), in the database too.
 unique_ignoring_case(Role.__table__.c.code)

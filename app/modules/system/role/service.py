@@ -4,7 +4,8 @@ A role grants permission codes (through its menus) and a data scope. A non-super
 only create a role, or widen one (add menus, change its data scope, add custom departments,
 enable it), when the result stays within their own power: every permission code of the role
 is one they hold, and what its data scope reaches (for its current holders, for the relative
-scopes) is inside their own data scope (SECURITY.md §0 #4, ASVS 8.2.1-8.2.3). Any change
+scopes) is inside their own data scope (docs/security-checklist.md §0 #4, ASVS 8.2.1-8.2.3). Any
+change
 to an existing role, narrowing included (removing menus, disabling it, deleting it), is acting
 on it and its holders: it needs power over the role as it is (`auth.power`, the one rule for
 every action on another principal). Superusers may do anything.

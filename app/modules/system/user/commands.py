@@ -38,11 +38,11 @@ async def export_to_file(settings: Settings, path: Path, progress: Progress | No
     """
     count = 0
 
-    def counting(stage: str, done: int) -> None:
+    def counting(stage: str, done: int, total: int | None) -> None:
         nonlocal count
         count = done
         if progress:
-            progress(stage, done)
+            progress(stage, done, total)
 
     partial = anyio.Path(path.with_name(f".{path.name}.part"))
     try:
@@ -54,8 +54,10 @@ async def export_to_file(settings: Settings, path: Path, progress: Progress | No
         sessionmaker = create_sessionmaker(engine)
         async with sessionmaker() as db:
             conditions = await repo.scoped_conditions(db, OPERATOR, UserFilters())
+            total = await repo.count_matching(db, conditions)
         async with handle:
-            async for chunk in export_xlsx(export_rows(sessionmaker, conditions, counting)):
+            rows = export_rows(sessionmaker, conditions, counting, total)
+            async for chunk in export_xlsx(rows):
                 await handle.write(chunk)
         await partial.replace(path)
     finally:

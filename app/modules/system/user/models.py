@@ -63,7 +63,8 @@ class User(TimestampMixin, Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-# Usernames and e-mail addresses are unique regardless of case (SECURITY.md F17): the service
+# Usernames and e-mail addresses are unique regardless of case (docs/security-checklist.md F17): the
+# service
 # checks `lower(...)` first, and these indexes settle the race between two creates of `Alice`
 # and `alice`.
 unique_ignoring_case(User.__table__.c.username)

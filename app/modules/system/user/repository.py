@@ -1,7 +1,8 @@
 """All SQL of the users feature.
 
 Every query for users the caller addresses (list, read, update, delete, reset, export) starts
-from `scoped_conditions` / `get_scoped`, i.e. from the data-scope filter (SECURITY.md §0 #3):
+from `scoped_conditions` / `get_scoped`, i.e. from the data-scope filter (docs/security-checklist.md
+§0 #3):
 a user outside the caller's scope is simply not found.
 """
 
@@ -349,3 +350,8 @@ async def add_role_links(db: AsyncSession, links: Sequence[tuple[int, int]]) -> 
         await db.execute(
             insert(user_role), [{"user_id": u, "role_id": r} for u, r in sorted(set(links))]
         )
+
+
+async def count_matching(db: AsyncSession, conditions: Sequence[ColumnElement[bool]]) -> int:
+    """How many users match `conditions` (an export's total, for its progress)."""
+    return int((await db.execute(select(func.count(User.id)).where(*conditions))).scalar_one())

@@ -1,8 +1,10 @@
 """Request and response bodies of the users feature.
 
 Input bodies forbid unknown fields, so `is_superuser`, `password_hash`, `mfa_secret` or `id` in
-a body is a 422, never silently applied (SECURITY.md §0 #4, ASVS 15.3.3). `version` is only
-accepted on update, as the optimistic-lock precondition (SECURITY.md §0 #19): it is compared,
+a body is a 422, never silently applied (docs/security-checklist.md §0 #4, ASVS 15.3.3). `version`
+is only
+accepted on update, as the optimistic-lock precondition (docs/security-checklist.md §0 #19): it is
+compared,
 never stored.
 `UserRead` lists what leaves the API: never the password hash, the MFA secret or tokens.
 """

@@ -1,6 +1,6 @@
 """Business rules of the users feature: data scope, anti-escalation, sessions, export.
 
-Rules (SECURITY.md §0 #3, #4, #8; ASVS 8.2.1-8.2.3, 8.3.2, 7.4.2, 6.4.1):
+Rules (docs/security-checklist.md §0 #3, #4, #8; ASVS 8.2.1-8.2.3, 8.3.2, 7.4.2, 6.4.1):
 
 - Data scope: a user outside the caller's scope is "not found" on every read and write, and
   absent from lists and exports; list and export share one query.
@@ -208,7 +208,8 @@ _UNIQUE_FIELDS: dict[str, type[UsernameTaken | EmailTaken]] = {
 
 @asynccontextmanager
 async def _unique_fields() -> AsyncIterator[None]:
-    """Two requests racing past the explicit duplicate check (SECURITY.md F17, `Alice` and
+    """Two requests racing past the explicit duplicate check (docs/security-checklist.md F17,
+    `Alice` and
     `alice` too): the loser's unique violation becomes the same 409 naming the field.
 
     The constraint is read after the words that introduce it, never matched anywhere in the

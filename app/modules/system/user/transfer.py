@@ -2,9 +2,9 @@
 
 Export: the rows of the list (same data scope and filters, `repo.scoped_conditions`), read in
 keyset batches by `repo.iter_batches` (the CSV export's query) and written by
-`app.core.excel.stream_xlsx` with bounded memory (SECURITY.md §0 #3, #14).
+`app.core.excel.stream_xlsx` with bounded memory (docs/security-checklist.md §0 #3, #14).
 
-Import (SECURITY.md §0 #13; ASVS 2.3.1, 2.3.3, 5.2.x): the file is read by
+Import (docs/security-checklist.md §0 #13; ASVS 2.3.1, 2.3.3, 5.2.x): the file is read by
 `app.core.excel.read_xlsx` (size, zip-bomb, XML-entity and row limits), then every row goes
 through the rules of `POST /users`: the `UserCreate` schema, the password policy, a username
 and an email that exist neither in the database nor on another row of the file (any case),
@@ -22,6 +22,7 @@ as `{row, field, message}`, never with the cell's value.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -52,8 +53,9 @@ from app.modules.system.user.schemas import (
     UserImportRow,
 )
 
-# progress(stage, done): stages "exported", "checked", "created".
-Progress = Callable[[str, int], None]
+# progress(stage, done, total): stages "exported", "checked", "created"; total None when
+# unknown. Called often (every batch, every user created): the callee decides what to show.
+Progress = Callable[[str, int, int | None], None]
 
 EXPORT_COLUMNS = (
     Column("id", "ID", width=10),
@@ -99,6 +101,7 @@ async def export_rows(
     sessionmaker: async_sessionmaker[AsyncSession],
     conditions: Sequence[ColumnElement[bool]],
     progress: Progress | None = None,
+    total: int | None = None,
 ) -> AsyncIterator[list[tuple[object, ...]]]:
     """The rows of the xlsx export of the users matching `conditions` (from
     `service.export_conditions`), a batch at a time.
@@ -120,7 +123,7 @@ async def export_rows(
             ]
             done += len(batch)
             if progress:
-                progress("exported", done)
+                progress("exported", done, total)
 
 
 def export_xlsx(rows: AsyncIterator[list[tuple[object, ...]]]) -> AsyncGenerator[bytes, None]:
@@ -162,12 +165,31 @@ class _Lookups:
     emails: set[str]
 
 
-async def _lookups(db: AsyncSession, rows: Sequence[UserImportRow]) -> _Lookups:
+def _raw_codes(value: str | None) -> list[str]:
+    """The codes of a role_codes cell, split as `UserImportRow` splits them."""
+    return [code.strip() for code in re.split(r"[,;\n]", value or "") if code.strip()]
+
+
+async def _lookups(
+    db: AsyncSession,
+    rows: Sequence[UserImportRow],
+    rejected: Sequence[tuple[int, dict[str, str]]] = (),
+) -> _Lookups:
+    """What the database already holds of the codes, usernames and emails the file names,
+    also those of rows whose format is wrong (checked in the same pass)."""
+    raw = [cells for _, cells in rejected]
+    depts = {r.dept_code for r in rows if r.dept_code}
+    depts |= {cells["dept_code"] for cells in raw if cells.get("dept_code")}
+    roles = {c for r in rows for c in r.role_codes} | {
+        code for cells in raw for code in _raw_codes(cells.get("role_codes"))
+    }
+    usernames = [r.username for r in rows] + [c["username"] for c in raw if c.get("username")]
+    emails = [r.email for r in rows if r.email] + [c["email"] for c in raw if c.get("email")]
     return _Lookups(
-        depts=await repo.dept_ids_by_code(db, {r.dept_code for r in rows if r.dept_code}),
-        roles=await repo.role_ids_by_code(db, {c for r in rows for c in r.role_codes}),
-        usernames=await repo.taken_usernames(db, [r.username for r in rows]),
-        emails=await repo.taken_emails(db, [r.email for r in rows if r.email]),
+        depts=await repo.dept_ids_by_code(db, depts),
+        roles=await repo.role_ids_by_code(db, roles),
+        usernames=await repo.taken_usernames(db, usernames),
+        emails=await repo.taken_emails(db, emails),
     )
 
 
@@ -216,21 +238,49 @@ class _Checker:
             for error in exc.errors(include_input=False, include_url=False):
                 name = str(error["loc"][0]) if error["loc"] else None
                 problems.append((_FILE_FIELD.get(name or "", name), str(error["msg"])))
+            # ...and the rest of the row's problems in the same pass.
+            problems.extend(self._duplicates(number, row.username, row.email))
             return None, [RowError(number, f, m) for f, m in problems]
         try:
             service.check_new_password(self.settings, data)
         except AppError as exc:
             problems.extend(_error_fields(exc))
-        problems.extend(self._duplicates(number, data))
+        problems.extend(self._duplicates(number, data.username, data.email))
         if not (unknown or (row.dept_code and dept_id is None)):
             problems.extend(await self._placement(data))
         return (None if problems else data), [RowError(number, f, m) for f, m in problems]
 
-    def _duplicates(self, number: int, data: UserCreate) -> list[tuple[str | None, str]]:
+    def check_rejected(
+        self, number: int, cells: dict[str, str], failed: set[str]
+    ) -> list[RowError]:
+        """The lookups of a row whose format is wrong, on the cells that are well formed: an
+        unknown department or role and a duplicate username or email are reported with its
+        format errors, in one pass."""
+        problems: list[tuple[str | None, str]] = []
+        code = cells.get("dept_code")
+        if code and "dept_code" not in failed and code.lower() not in self.lookups.depts:
+            problems.append(("dept_code", "no such department"))
+        if "role_codes" not in failed:
+            codes = _raw_codes(cells.get("role_codes"))
+            places = [str(i) for i, c in enumerate(codes, 1) if c.lower() not in self.lookups.roles]
+            if places:
+                problems.append(("role_codes", f"no such role (code #{', #'.join(places)})"))
+        problems.extend(
+            self._duplicates(
+                number,
+                None if "username" in failed else cells.get("username"),
+                None if "email" in failed else cells.get("email"),
+            )
+        )
+        return [RowError(number, f, m) for f, m in problems]
+
+    def _duplicates(
+        self, number: int, username: str | None, email: str | None
+    ) -> list[tuple[str | None, str]]:
         problems: list[tuple[str | None, str]] = []
         for field_name, value, taken, seen in (
-            ("username", data.username, self.lookups.usernames, self.usernames),
-            ("email", data.email, self.lookups.emails, self.emails),
+            ("username", username, self.lookups.usernames, self.usernames),
+            ("email", email, self.lookups.emails, self.emails),
         ):
             if not value:
                 continue
@@ -263,10 +313,19 @@ async def _create(
 ) -> int:
     now = utcnow()
     created_by = principal.user_id or None  # 0: the command line
-    created = 0
+    created = hashed = 0
     for start in range(0, len(users), CREATE_CHUNK):
         chunk = users[start : start + CREATE_CHUNK]
-        hashes = await asyncio.gather(*(hasher.hash(data.password) for data in chunk))
+
+        async def hash_one(password: str) -> str:
+            nonlocal hashed
+            result = await hasher.hash(password)
+            hashed += 1
+            if progress:  # hashing is the slow part: report each user, not each chunk
+                progress("created", hashed, len(users))
+            return result
+
+        hashes = await asyncio.gather(*(hash_one(data.password) for data in chunk))
         rows = [
             service.new_user(data, password_hash, created_by=created_by, now=now)
             for data, password_hash in zip(chunk, hashes, strict=True)
@@ -285,8 +344,6 @@ async def _create(
                 db, entity="user", entity_id=read.id, action="create", after=read.model_dump()
             )
         created += len(rows)
-        if progress:
-            progress("created", created)
     return created
 
 
@@ -321,16 +378,27 @@ async def import_users(
         SpreadsheetTooLarge, SpreadsheetRejected: 413 / 422 from reading the file.
     """
     parsed = await parse(data, settings)
-    checker = _Checker(db, settings, principal, await _lookups(db, [r.data for r in parsed.rows]))
+    lookups = await _lookups(db, [r.data for r in parsed.rows], parsed.rejected)
+    checker = _Checker(db, settings, principal, lookups)
     errors = list(parsed.errors)
+    failed: dict[int, set[str]] = {}
+    for error in parsed.errors:
+        failed.setdefault(error.row, set()).add(error.field or "")
+    # Every row in file order, well formed or not, so "same as row N" names the first one.
+    ordered: list[tuple[int, UserImportRow | dict[str, str]]] = sorted(
+        [(r.row, r.data) for r in parsed.rows] + list(parsed.rejected), key=lambda item: item[0]
+    )
     valid: list[UserCreate] = []
-    for index, parsed_row in enumerate(parsed.rows, 1):
-        user, problems = await checker.check(parsed_row.row, parsed_row.data)
-        errors.extend(problems)
-        if user is not None:
-            valid.append(user)
-        if progress and (index % 500 == 0 or index == len(parsed.rows)):
-            progress("checked", index)
+    for index, (number, row) in enumerate(ordered, 1):
+        if isinstance(row, dict):
+            errors.extend(checker.check_rejected(number, row, failed.get(number, set())))
+        else:
+            user, problems = await checker.check(number, row)
+            errors.extend(problems)
+            if user is not None:
+                valid.append(user)
+        if progress:
+            progress("checked", index, len(ordered))
     errors.sort(key=lambda e: e.row)
     report = UserImportReport(
         dry_run=dry_run,

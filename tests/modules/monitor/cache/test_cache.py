@@ -2,7 +2,8 @@
 (`DELETE /api/v1/monitor/cache/namespaces/{namespace}`), on the app's real cache: in-process,
 or Redis when TEST_REDIS_URL is set.
 
-SECURITY.md §0 #1 and #2 (every route declares its permission; 401/403), §0 #5 and ASVS 15.3.1
+docs/security-checklist.md §0 #1 and #2 (every route declares its permission; 401/403), §0 #5 and
+ASVS 15.3.1
 (no secret in a response: never a value, never a key name that may hold a token), §1.4 ASVS
 2.2.1 (positive validation of the namespace: no glob reaches the cache), F10 (security state
 survives: the namespaces holding it cannot be cleared), §1.7 ASVS 16.3 (the clearing is in the

@@ -2,7 +2,8 @@
 
 An outage is simulated with a TCP proxy between the app and the real server: `stop()` makes
 the server unreachable, `freeze()` makes it stall; the app must answer 503 within 3 s, name
-what is down, and recover by itself when the server is back (SECURITY.md §0 #16, F1, F4, F8).
+what is down, and recover by itself when the server is back (docs/security-checklist.md
+§0 #16, F1, F4, F8).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ async def test_outage_answers_503_within_budget_and_recovers(
 async def test_real_redis_stopped_answers_503_and_recovers_after_restart(
     private_redis: PrivateRedis, settings: Settings
 ) -> None:
-    """SECURITY.md §0 #16: the real server process is killed, then started again."""
+    """docs/security-checklist.md §0 #16: the real server process is killed, then started again."""
     app = create_app(
         make_settings(settings.database_url, redis_url=f"redis://127.0.0.1:{private_redis.port}/0")
     )

@@ -1,6 +1,6 @@
 """Server status (`GET /api/v1/monitor/server`): shape and sane values, sampled in a worker
 thread with non-blocking CPU readings, pseudo/network/unreadable mounts skipped, and access
-control (SECURITY.md §0 #1 and #2, ASVS 8.2.1)."""
+control (docs/security-checklist.md §0 #1 and #2, ASVS 8.2.1)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Departments: a move cannot widen the mover's own data scope, and a disabled department
 locks its users out (and lets them in again once enabled).
 
-SECURITY.md §0 #3 and §2 API1 (data scope), §0 #8 (disabling ends the sessions at once);
+docs/security-checklist.md §0 #3 and §2 API1 (data scope), §0 #8 (disabling ends the sessions at
+once);
 ASVS 8.2.2, 8.3.2, 7.4.2. docs/access-control.md, "Data scope" and "Departments".
 """
 

@@ -551,7 +551,8 @@ async def test_version_is_bumped_before_and_after_commit(app: FastAPI) -> None:
 async def test_second_instance_sees_changes_on_its_next_request(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    """SECURITY.md §6 (dictionary cache): a change made on A is served by B next request."""
+    """docs/security-checklist.md §6 (dictionary cache): a change made on A is served by B next
+    request."""
     if not settings.redis_url:
         pytest.skip("instances share a cache only through Redis (set TEST_REDIS_URL)")
     admin = await superuser_headers(app)

@@ -139,7 +139,7 @@ async def test_export_needs_its_permission_and_honours_filters(
 
 async def test_list_pages_by_cursor_with_filters(app: FastAPI, client: httpx.AsyncClient) -> None:
     """The login log grows without bound: deep pages by `cursor`, filters kept, a bad cursor
-    is a 422 naming `cursor` (SECURITY.md §0 #11, #12; API4)."""
+    is a 422 naming `cursor` (docs/security-checklist.md §0 #11, #12; API4)."""
     base = datetime(2026, 3, 1, 8, 0, 0, 500000, tzinfo=UTC)
     rows = [
         LoginLog(

@@ -1,4 +1,5 @@
-"""Notice images come only from this API's file content route (SECURITY.md §2 API7, ASVS 3.2.x:
+"""Notice images come only from this API's file content route (docs/security-checklist.md §2 API7,
+ASVS 3.2.x:
 no tracking pixels, no requests to internal addresses from every reader's browser).
 
 Before: `<img src="https://...">` (any host, internal ones included) was kept, and loaded by

@@ -5,7 +5,8 @@ Before, a department-scoped reader saw, in an operation's detail (its body and c
 records), the e-mail, phone and remark of users they get 404 for. Entries cannot be sorted
 by data scope reliably (a failed request has no change record, a deleted user no
 department), so list, detail, export and clear all refuse scoped callers alike (403).
-SECURITY.md §0 #3 (list and export agree), §2 API1; ASVS 8.2.2. docs/access-control.md,
+docs/security-checklist.md §0 #3 (list and export agree), §2 API1; ASVS 8.2.2.
+docs/access-control.md,
 "Audit logs".
 """
 

@@ -1,7 +1,7 @@
 """The operation (audit) log: what is recorded, secrets masked, before/after of changes,
 no database round trip on the request path, nothing lost on a clean shutdown.
 
-SECURITY.md §1.5 / ASVS 16.x (security logging), 16.2.5 (no secrets in logs).
+docs/security-checklist.md §1.5 / ASVS 16.x (security logging), 16.2.5 (no secrets in logs).
 """
 
 from __future__ import annotations
@@ -361,7 +361,8 @@ async def test_list_pages_by_cursor_with_filters_and_without_offset(
 
 
 async def test_a_bad_cursor_is_422_naming_cursor(app: FastAPI, client: httpx.AsyncClient) -> None:
-    """SECURITY.md §0 #11, #12: a forged cursor never reaches SQL as text and is never a 500."""
+    """docs/security-checklist.md §0 #11, #12: a forged cursor never reaches SQL as text and is
+    never a 500."""
     headers = await _admin(app)
     await _seed_log(app, 3)
     for params in (

@@ -1,5 +1,6 @@
 """Denied and anonymous requests keep no body in the operation log, only its size
-(SECURITY.md §2 API4, §1.7 16.3.2: denials are logged, but an anonymous client cannot make
+(docs/security-checklist.md §2 API4, §1.7 16.3.2: denials are logged, but an anonymous client
+cannot make
 each logged denial cost kilobytes of storage).
 
 Before: an unauthenticated POST with a 16 KiB JSON body was answered 401 and stored with the

@@ -418,7 +418,8 @@ async def test_changes_are_recorded_with_only_the_changed_fields(
 async def test_two_writers_with_the_same_version_one_wins(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """SECURITY.md §0 #19: optimistic locking; the loser gets 409 and changes nothing."""
+    """docs/security-checklist.md §0 #19: optimistic locking; the loser gets 409 and changes
+    nothing."""
     headers = await superuser_headers(app)
     param = await post(client, headers, key="contended", value="start")
     version = param["version"]
@@ -630,7 +631,7 @@ async def test_version_is_bumped_before_and_after_commit(app: FastAPI) -> None:
 async def test_a_second_instance_sees_changes_on_its_next_read(
     app: FastAPI, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    """SECURITY.md §6 (config cache): a change made on A is read by B at once."""
+    """docs/security-checklist.md §6 (config cache): a change made on A is read by B at once."""
     if not settings.redis_url:
         pytest.skip("instances share a cache only through Redis (set TEST_REDIS_URL)")
     headers = await superuser_headers(app)

@@ -1,7 +1,8 @@
 """Roles: CRUD through HTTP, validation, the "grant only what you hold" rule, and grants
 that change on the holders' next request.
 
-SECURITY.md §0 #4 (mass assignment, escalation), §0 #8 / ASVS 8.3.2 (changes apply at once),
+docs/security-checklist.md §0 #4 (mass assignment, escalation), §0 #8 / ASVS 8.3.2 (changes apply at
+once),
 §0 #12 (sort whitelist); ASVS 8.2.1-8.2.3.
 """
 

@@ -65,7 +65,7 @@ async def seed(app: FastAPI, build: Callable[[AsyncSession], Awaitable[T]]) -> T
 
 
 def secret_keys(value: Any, *, allow_password: bool = False) -> list[str]:
-    """Every key, at any depth, that names a secret (SECURITY.md §0 #5)."""
+    """Every key, at any depth, that names a secret (docs/security-checklist.md §0 #5)."""
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():

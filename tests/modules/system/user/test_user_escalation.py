@@ -1,6 +1,6 @@
 """Users: the anti-escalation rules, one test (or more) each.
 
-SECURITY.md §0 #4 and §1.3 "self-protection rules"; ASVS 8.2.1-8.2.3, 8.3.2, 15.3.3.
+docs/security-checklist.md §0 #4 and §1.3 "self-protection rules"; ASVS 8.2.1-8.2.3, 8.3.2, 15.3.3.
 
 1. Nobody grants what they do not hold (permissions and data scope of assigned roles).
 2. Only a superuser manages a superuser; more generally a non-superuser manages only users

@@ -2,7 +2,8 @@
 
 Before it existed nothing could undo an enrolment, and an admin password reset still asked for
 the code, so a stolen access token that enrolled MFA locked its owner out for good.
-SECURITY.md §1.1 MFA (ASVS 6.5.6 factors can be revoked, 6.4.3 a reset does not bypass MFA
+docs/security-checklist.md §1.1 MFA (ASVS 6.5.6 factors can be revoked, 6.4.3 a reset does not
+bypass MFA
 silently: it is its own audited act), §0 #3 (data scope), §1.3 self-protection rules, ASVS
 7.4.2 (the target's sessions end), 16.3 (recorded with a change record).
 """

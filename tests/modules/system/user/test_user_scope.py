@@ -1,4 +1,4 @@
-"""Users and data scope: SECURITY.md §0 #3 (ASVS 8.2.2, 8.4.1, API1).
+"""Users and data scope: docs/security-checklist.md §0 #3 (ASVS 8.2.2, 8.4.1, API1).
 
 The caller's role is scoped "dept" on department A. Users of department B are "not found" on
 read, update, delete and reset, and absent from the list and the export; users of A are

@@ -1,6 +1,7 @@
 """Users through spreadsheets: the xlsx export, the import template and the import.
 
-SECURITY.md §0 #3 (the export holds exactly the list's rows), #13 (upload limits, zip bomb,
+docs/security-checklist.md §0 #3 (the export holds exactly the list's rows), #13 (upload limits, zip
+bomb,
 not-xlsx), #14 (formula escaping); the import applies the rules of `POST /users` to every row,
 including anti-escalation (§0 #4, ASVS 8.2.x), all or nothing (ASVS 2.3.3), and never echoes a
 password (ASVS 16.x). The command-line commands run in a subprocess on a throwaway database.
@@ -271,6 +272,39 @@ async def test_a_dry_run_reports_every_bad_row_and_changes_nothing(
     assert await user_count(app) == before
 
 
+async def test_a_dry_run_reports_format_and_lookup_errors_of_a_row_in_one_pass(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """A row with a format error used to get its unknown department, roles and duplicates
+    reported only after the format was fixed (a second dry run): now every problem of every
+    row comes in the first report."""
+    _, headers = await superuser(app, username="root")
+
+    async def build(db: AsyncSession) -> None:
+        await create_user(db, username="Taken", email="taken@example.com")
+        await create_role(db, code="ops")
+
+    await seed(app, build)
+    data = xlsx(
+        row("first", email="first@example.com"),  # 2
+        row("taken", status="paused", dept_code="nowhere", role_codes="ops; nobody"),  # 3
+        row("FIRST", email="bad-email", phone="call me"),  # 4: format + duplicate of row 2
+        row("fine", email="TAKEN@example.com", name="x" * 200),  # 5: name + email exists
+    )
+    response = await upload(client, headers, data, dry_run=None)
+    assert response.status_code == 200, response.text
+    messages = {(e["row"], e["field"]): e["message"] for e in response.json()["data"]["errors"]}
+    assert set(messages) == {
+        (3, "status"), (3, "dept_code"), (3, "role_codes"), (3, "username"),
+        (4, "email"), (4, "phone"), (4, "username"),
+        (5, "name"), (5, "email"),
+    }, messages  # fmt: skip
+    assert messages[(3, "username")] == "already exists"
+    assert messages[(3, "role_codes")] == "no such role (code #2)"
+    assert messages[(4, "username")] == "same as row 2"
+    assert messages[(5, "email")] == "already exists"
+
+
 async def test_an_import_creates_every_user_with_the_rules_of_create(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
@@ -514,7 +548,8 @@ def test_the_commands_import_then_export_users(cli_env: dict[str, str], tmp_path
     exported = cli("export-users", str(target), env=cli_env)
     assert exported.returncode == 0, exported.stderr
     assert f"exported 2 users to {target}" in exported.stdout
-    assert "exported 2 users" in exported.stderr  # the progress line
+    # The progress bar, with the total known in advance (stderr; stdout is the result).
+    assert "exported [" in exported.stderr and "2/2 users" in exported.stderr
     rows = list(openpyxl.load_workbook(target).active.iter_rows(min_row=2, values_only=True))
     assert sorted((r[1], r[3]) for r in rows) == [("'-ben", "ben@example.com"), ("ann", None)]
     assert not list(tmp_path.glob(".*.part"))

@@ -1,5 +1,6 @@
 """Usernames and e-mail addresses are unique regardless of case, also under a race
-(SECURITY.md §0 #18, §5.3 F17): the database enforces it (unique indexes on `lower(...)` on
+(docs/security-checklist.md §0 #18, §5.3 F17): the database enforces it (unique indexes on
+`lower(...)` on
 PostgreSQL and SQLite, case-insensitive collations on MariaDB/MySQL), the service's lookups
 use those indexes, and the loser of a race gets the same 409 naming the field as a
 sequential duplicate.

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.sync_api import ConsoleMessage, Page, expect
 
 from tests.browser.conftest import ADMIN_PASSWORD, SCREENSHOTS, ConsoleServer
@@ -125,3 +126,30 @@ def language(page: Page, lang: str) -> Iterator[None]:
 
 
 __all__ = ["DEFAULT_PASSWORD"]
+
+
+def api_login(server: ConsoleServer, username: str, password: str) -> dict[str, str]:
+    """Bearer headers of a new session of `username` (outside the browser)."""
+    response = httpx.post(
+        f"{server.base}/api/v1/auth/login",
+        data={"username": username, "password": password},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def menu_pages(server: ConsoleServer) -> list[dict[str, Any]]:
+    """Every page (type `menu` with a path and no external link) of the admin's menus."""
+    headers = api_login(server, "admin", ADMIN_PASSWORD)
+    tree = httpx.get(f"{server.base}/api/v1/auth/me/menus", headers=headers, timeout=30)
+    pages: list[dict[str, Any]] = []
+
+    def walk(nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            if node["type"] == "menu" and node["path"] and not node["link"]:
+                pages.append(node)
+            walk(node["children"])
+
+    walk(tree.json()["data"])
+    return pages

@@ -1,7 +1,7 @@
 # Developer tasks. Run `make help`. CI runs `bash .ci/run`.
 PYTHON ?= python
 
-.PHONY: help install run test test-pg test-mariadb lint format typecheck check migrate ci
+.PHONY: help install run test test-pg test-mariadb lint format typecheck check migrate ci console
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -38,3 +38,6 @@ migrate: ## Apply pending migrations to the configured database
 
 ci: ## What CI runs
 	bash .ci/run
+
+console: ## Regenerate the console's API types and rebuild it (needs Node 20; see console/README.md)
+	cd console && npm ci && PYTHON=$(PYTHON) npm run gen && npm run typecheck && npm run lint && npm run build

@@ -23,6 +23,7 @@ from app.core.logging import configure_logging
 from app.core.metrics import install_metrics
 from app.core.middleware import build_middleware
 from app.core.modules import load_module_settings, load_modules
+from app.core.openapi import operation_id
 from app.core.retry import transaction_retry
 from app.core.routing import (
     declare_shared_responses,
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
         middleware=[
             *build_middleware(settings, DOCS_PREFIXES),
             *(m for spec in modules for m in spec.middleware),

@@ -63,6 +63,8 @@ def test_public_routes_are_exactly_the_expected_ones(app: FastAPI) -> None:
         "POST /api/v1/auth/login",
         "POST /api/v1/auth/refresh",
         "GET /api/v1/auth/captcha",
+        # The console's sign-in page shows the site's name, logo and footer before sign-in.
+        "GET /api/v1/system/branding",
         "GET /api/v1/health/live",
         "GET /api/v1/health/ready",
         # Public to JWTs only: Prometheus scrapers hold no user account. Access is decided by

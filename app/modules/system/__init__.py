@@ -5,6 +5,7 @@ from starlette.middleware import Middleware
 
 from app.core.modules import ModuleSpec
 from app.modules.system.bootstrap import load_initial_data
+from app.modules.system.branding.router import router as branding_router
 from app.modules.system.dept.router import router as dept_router
 from app.modules.system.dict.router import dict_data_router, dict_router, dict_type_router
 from app.modules.system.lifespan import system_lifespan
@@ -33,6 +34,7 @@ module = ModuleSpec(
         dict_router,
         param_router,
         notice_router,
+        branding_router,
     ],
     models=[
         "app.modules.system.dept.models",

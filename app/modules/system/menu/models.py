@@ -24,6 +24,12 @@ class Menu(TimestampMixin, Base):
     permission: Mapped[str | None] = mapped_column(String(128), index=True)
     sort: Mapped[int] = mapped_column(Integer, default=0)
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What a front-end router needs besides `name` (route name), `path` and `component`:
+    # keep the page's state when leaving it, open an external address instead of a view,
+    # and where a directory's own path leads.
+    keep_alive: Mapped[bool] = mapped_column(Boolean, default=False)
+    link: Mapped[str | None] = mapped_column(String(512))
+    redirect: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="active")
     version: Mapped[int] = mapped_column(Integer, default=1)
 

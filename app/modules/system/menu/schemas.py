@@ -68,6 +68,10 @@ RoutePath = Annotated[Annotated[str, _text(255, ROUTE_PATH_PATTERN)] | None, *_O
 Component = Annotated[Annotated[str, _text(255, COMPONENT_PATTERN)] | None, *_Optional]
 Icon = Annotated[Annotated[str, _text(64, ICON_PATTERN)] | None, *_Optional]
 Permission = Annotated[Annotated[str, _text(128, PERMISSION_PATTERN)] | None, *_Optional]
+# An external address the menu opens instead of a view: http(s) only (never `javascript:`).
+Link = Annotated[
+    Annotated[str, _text(512, r"^https?://[^\s/?#]+[^\s]*$")] | None, BeforeValidator(blank_to_none)
+]
 
 
 class MenuCreate(BaseModel):
@@ -90,6 +94,9 @@ class MenuCreate(BaseModel):
     sort: Sort = 0
     visible: bool = True
     status: Status = "active"
+    keep_alive: bool = False
+    link: Link = None
+    redirect: RoutePath = None
 
 
 class MenuUpdate(BaseModel):
@@ -110,9 +117,12 @@ class MenuUpdate(BaseModel):
     sort: Sort | None = None
     visible: bool | None = None
     status: Status | None = None
+    keep_alive: bool | None = None
+    link: Link = None
+    redirect: RoutePath = None
     version: ExpectedVersion | None = None
 
-    @field_validator("type", "title", "sort", "visible", "status", "version")
+    @field_validator("type", "title", "sort", "visible", "status", "keep_alive", "version")
     @classmethod
     def _not_null(cls, value: object) -> object:
         # Runs only for values sent: these columns have no "empty" state.
@@ -134,8 +144,11 @@ class MenuRead(BaseModel):
     icon: str | None
     permission: str | None
     sort: int
-    visible: bool
+    visible: bool = Field(description="false: a hidden route (registered, not in the navigation)")
     status: str
+    keep_alive: bool = Field(description="Keep the page's state when the user leaves it")
+    link: str | None = Field(description="External address opened instead of a view")
+    redirect: str | None = Field(description="Where the route's own path leads")
     version: int
     created_at: datetime
     updated_at: datetime

@@ -51,6 +51,9 @@ AUDITED = (
     "sort",
     "visible",
     "status",
+    "keep_alive",
+    "link",
+    "redirect",
 )
 
 
@@ -85,7 +88,7 @@ def _check_shape(fields: dict[str, Any]) -> None:
     if fields["type"] == "button":
         if not fields.get("permission"):
             raise MenuFieldInvalid("permission", "a button needs a permission code", "missing")
-        for name in ("path", "component"):
+        for name in ("path", "component", "link", "redirect"):
             if fields.get(name) is not None:
                 raise MenuFieldInvalid(name, "a button has no route")
     elif not fields.get("title"):
@@ -152,7 +155,8 @@ async def update_menu(
     await power.ensure_power_over_menu(db, principal, menu.id)
     _check_grantable(principal, changes.get("permission"))
     current = {
-        name: getattr(menu, name) for name in ("type", "title", "permission", "path", "component")
+        name: getattr(menu, name)
+        for name in ("type", "title", "permission", "path", "component", "link", "redirect")
     }
     _check_shape(current | changes)
     if (

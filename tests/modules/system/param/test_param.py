@@ -56,6 +56,9 @@ BUILT_INS = {
     "user.default_password_change": ("bool", "true"),
     "log.retention_days": ("int", "180"),
     "site.name": ("str", "FastapiAdmin"),
+    "site.logo_url": ("str", ""),
+    "site.login_title": ("str", ""),
+    "site.footer": ("str", "FastapiAdmin"),
 }
 
 

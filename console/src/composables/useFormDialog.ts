@@ -1,0 +1,92 @@
+// A create/edit dialog whose form shows the server's verdict on each field.
+//
+//   const dialog = useFormDialog<PositionForm>(() => ({ name: '', code: '', sort: 0, status: 'active' }))
+//   dialog.open()            // create
+//   dialog.open(row.id, row) // edit
+//   await dialog.submit((form, id) => id ? update(id, form) : create(form), { onDone: table.load })
+//   <el-form-item :error="dialog.errors.name" ...>
+//
+// A 422 (or 400/409 naming fields) puts each `errors[].message` under its field and keeps the
+// dialog open; a 409 without a field (someone else changed or removed the record) explains it
+// and offers to reload the list.
+import { reactive, ref } from 'vue'
+import { ElMessage, ElMessageBox } from 'element-plus'
+import { ApiError, errorMessage, fieldMessage } from '@/api/errors'
+import { i18n } from '@/locales'
+
+export interface SubmitOptions {
+  onDone?: () => unknown
+  onReload?: () => unknown
+}
+
+export function useFormDialog<F extends object>(blank: () => F) {
+  const visible = ref(false)
+  const editing = ref<number | null>(null)
+  const submitting = ref(false)
+  const form = reactive(blank()) as F
+  const errors = reactive<Record<string, string>>({})
+
+  function clearErrors(): void {
+    for (const key of Object.keys(errors)) delete errors[key]
+  }
+
+  function open(id: number | null = null, values?: Partial<F>): void {
+    clearErrors()
+    editing.value = id
+    const fresh = blank()
+    for (const key of Object.keys(fresh) as (keyof F)[]) {
+      const value = values?.[key]
+      ;(form as F)[key] = (value === undefined || value === null ? fresh[key] : value) as F[keyof F]
+    }
+    visible.value = true
+  }
+
+  /** Put the API's field errors on the form; true if at least one named a field of it. */
+  function showFieldErrors(error: ApiError): boolean {
+    let shown = false
+    const { t, te } = i18n.global
+    for (const problem of error.errors) {
+      const field = problem.field?.split('.')[0]
+      if (field && field in form) {
+        const message = fieldMessage(problem, t, te)
+        errors[field] = errors[field] ? `${errors[field]}; ${message}` : message
+        shown = true
+      }
+    }
+    return shown
+  }
+
+  async function submit(save: (form: F, id: number | null) => Promise<unknown>, options: SubmitOptions = {}): Promise<boolean> {
+    const t = i18n.global.t
+    clearErrors()
+    submitting.value = true
+    try {
+      await save({ ...(form as F) }, editing.value)
+      visible.value = false
+      ElMessage.success(t(editing.value === null ? 'common.created' : 'common.saved'))
+      await options.onDone?.()
+      return true
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error
+      if (showFieldErrors(error)) {
+        if (error.status === 409) ElMessage.warning(t('common.conflictField'))
+        return false
+      }
+      if (error.status === 409 || error.status === 404) {
+        await ElMessageBox.alert(t(error.status === 409 ? 'common.conflict' : 'common.gone'), t('common.conflictTitle'), {
+          confirmButtonText: t('common.reload'),
+          type: 'warning',
+        }).catch(() => undefined)
+        visible.value = false
+        await (options.onReload ?? options.onDone)?.()
+        return false
+      }
+      ElMessage.error(errorMessage(error, t))
+      return false
+    } finally {
+      submitting.value = false
+    }
+  }
+
+  return { visible, editing, submitting, form, errors, open, submit, clearErrors }
+}

@@ -8,6 +8,7 @@ python main.py generate invoice --field number:str:32 --field total:decimal:12,2
 python main.py init
 python main.py worker --env=prod         # job runs from the Redis queue, no HTTP
 python main.py export-users users.xlsx | import-users users.xlsx --dry-run
+python main.py reset-password alice | reset-mfa alice
 """
 
 from __future__ import annotations
@@ -454,6 +455,23 @@ def reset_password(username: Annotated[str, typer.Argument()], env: EnvOption = 
     except AppError as exc:
         fail(exc.message, 1)
     typer.echo(f"one-time password for {username!r} (must be changed at next sign-in): {secret}")
+
+
+@cli.command("reset-mfa")
+def reset_mfa(username: Annotated[str, typer.Argument()], env: EnvOption = None) -> None:
+    """Turn USERNAME's MFA off (lost authenticator); their sessions end, they enrol again."""
+    from app.core.errors import AppError
+    from app.modules.system.commands import reset_mfa as reset
+
+    settings = settings_for(env)
+    try:
+        done = guarded(lambda: asyncio.run(reset(settings, username=username)))
+    except AppError as exc:
+        fail(exc.message, 1)
+    if done:
+        typer.echo(f"MFA of {username!r} reset: they sign in with their password and enrol again")
+    else:
+        typer.echo(f"{username!r} has no MFA to reset")
 
 
 def progress_printer(unit: str = "users") -> Callable[[str, int], None]:

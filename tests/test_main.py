@@ -59,6 +59,8 @@ def test_help_lists_every_command(env: dict[str, str]) -> None:
         "history",
         "check",
         "init",
+        "reset-password",
+        "reset-mfa",
     ):
         assert command in result.stdout
 
@@ -210,3 +212,88 @@ def test_operator_commands(env: dict[str, str], database: str) -> None:
     assert "one-time password for 'ops'" in reset.stdout
     missing = cli("reset-password", "nobody", "--env=test", env=env)
     assert missing.returncode == 1
+
+
+async def _mfa_rows(database: str, *, enrol: bool) -> tuple[bool, str | None, int, int]:
+    """Give `ops` MFA, recovery codes and a live session (`enrol`), then read them back:
+    (mfa_enabled, mfa_secret, recovery codes, live sessions)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, insert, select, update
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.modules.auth.models import AuthSession, RecoveryCode
+    from app.modules.system.user.models import User
+
+    engine = create_async_engine(database)
+    try:
+        async with engine.begin() as connection:
+            user_id = (
+                await connection.execute(select(User.id).where(User.username == "ops"))
+            ).scalar_one()
+            if enrol:
+                await connection.execute(
+                    update(User).where(User.id == user_id).values(mfa_enabled=True, mfa_secret="x")
+                )
+                await connection.execute(
+                    insert(RecoveryCode).values(user_id=user_id, code_hash="h" * 64)
+                )
+                later = datetime.now(UTC) + timedelta(hours=1)
+                await connection.execute(
+                    insert(AuthSession).values(
+                        id="s" * 32, user_id=user_id, idle_expires_at=later, expires_at=later
+                    )
+                )
+            user = (await connection.execute(select(User).where(User.id == user_id))).one()
+            codes = (
+                await connection.execute(
+                    select(func.count())
+                    .select_from(RecoveryCode)
+                    .where(RecoveryCode.user_id == user_id)
+                )
+            ).scalar_one()
+            live = (
+                await connection.execute(
+                    select(func.count())
+                    .select_from(AuthSession)
+                    .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    return bool(user.mfa_enabled), user.mfa_secret, int(codes), int(live)
+
+
+def test_reset_mfa_command(env: dict[str, str], database: str) -> None:
+    """`reset-mfa USERNAME`: the operator's way back in for someone who lost their
+    authenticator (the last superuser included): MFA off, recovery codes gone, sessions
+    ended. Errors are one line, never a traceback (SECURITY.md §1.1 MFA, ASVS 6.5.6)."""
+    import asyncio
+
+    env["DATABASE_URL"] = database
+    assert cli("upgrade", "--env=test", env=env).returncode == 0
+    created = subprocess.run(
+        [sys.executable, "main.py", "createsuperuser", "--env=test", "--username", "ops"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    assert asyncio.run(_mfa_rows(database, enrol=True)) == (True, "x", 1, 1)
+
+    reset = cli("reset-mfa", "ops", "--env=test", env=env)
+    assert reset.returncode == 0, reset.stderr
+    assert "MFA of 'ops' reset" in reset.stdout
+    assert asyncio.run(_mfa_rows(database, enrol=False)) == (False, None, 0, 0)
+
+    again = cli("reset-mfa", "ops", "--env=test", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "has no MFA to reset" in again.stdout
+
+    missing = cli("reset-mfa", "nobody", "--env=test", env=env)
+    assert missing.returncode == 1
+    assert missing.stderr == "error: no user 'nobody'\n"
+    assert "Traceback" not in missing.stderr + missing.stdout

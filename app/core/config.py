@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     audit_flush_interval: float = Field(default=1.0, gt=0, le=60)
     audit_batch_size: int = Field(default=200, ge=1, le=10000)
     audit_max_body_bytes: int = Field(default=16384, ge=0, le=1048576)
+    # The purge job never deletes log rows younger than this, whatever its arguments or the
+    # parameter log.retention_days say (an environment setting: no API can lower it).
+    audit_min_retention_days: int = Field(default=30, ge=1, le=36500)
     import_max_rows: int = Field(default=10000, ge=1, le=1_000_000)
     import_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 

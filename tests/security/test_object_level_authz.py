@@ -21,6 +21,7 @@ SCOPED = {
     "PATCH /api/v1/system/users/{user_id}",
     "DELETE /api/v1/system/users/{user_id}",
     "POST /api/v1/system/users/{user_id}/reset-password",
+    "DELETE /api/v1/system/users/{user_id}/mfa",
     "GET /api/v1/system/depts/{dept_id}",
     "PATCH /api/v1/system/depts/{dept_id}",
     "DELETE /api/v1/system/depts/{dept_id}",

@@ -329,6 +329,32 @@ class Cache(abc.ABC):
         rate-limit counters.
         """
 
+    @abc.abstractmethod
+    async def acquire_slot(self, key: str, limit: int, ttl: float) -> int | None:
+        """Atomically take one of `limit` slots counted at `key`; None when all are taken.
+
+        The check and the increment are one operation, so of any number of concurrent callers
+        at most `limit` get a slot: the primitive behind "reserve an attempt before verifying
+        a guess" (`app.modules.auth.throttle`). A counter this call creates expires after
+        `ttl` seconds (a fixed window, never extended, as `incr`); a full counter is left
+        unchanged.
+
+        Returns:
+            The counter's new value (1..`limit`), or None if it had reached `limit`.
+
+        Raises:
+            ValueError: `limit` is less than 1 or `ttl` is not positive.
+        """
+
+    @abc.abstractmethod
+    async def release_slot(self, key: str) -> int:
+        """Atomically give back one slot taken with `acquire_slot`; return the count left.
+
+        Never goes below zero and never creates the key (a counter that expired or was reset
+        meanwhile stays absent); a counter that drops to zero is deleted. The expiry of a
+        counter still in use is kept.
+        """
+
     # --- sets ---------------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -303,6 +303,30 @@ class MemoryCache(Cache):
                 found.expires_at = expires_at
         return result
 
+    async def acquire_slot(self, key: str, limit: int, ttl: float) -> int | None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit!r}")
+        _expiry(ttl)  # validate ttl even when the counter is full
+        current = self._read_bytes(key)
+        if current is not None and not _INTEGER.fullmatch(current):
+            raise CacheUnavailableError(f"cache unavailable: value of {key!r} is not an integer")
+        if current is not None and int(current) >= limit:
+            return None
+        return await self.incr(key, ttl=ttl)  # no await inside: still one indivisible step
+
+    async def release_slot(self, key: str) -> int:
+        current = self._read_bytes(key)
+        if current is not None and not _INTEGER.fullmatch(current):
+            raise CacheUnavailableError(f"cache unavailable: value of {key!r} is not an integer")
+        if current is None or int(current) <= 1:
+            if current is not None:
+                del self.store.data[self._prefix + key]
+            return 0
+        found = self.store.entry(self._prefix + key)
+        assert found is not None
+        found.value = str(int(current) - 1).encode()
+        return int(current) - 1
+
     # --- sets ---------------------------------------------------------------------------
 
     async def sadd(self, key: str, *members: str) -> int:

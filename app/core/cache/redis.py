@@ -54,6 +54,26 @@ if redis.call('PTTL', KEYS[1]) == -1 then
 end
 return value
 """
+# Take a slot only below the limit; check and increment in one script (no lost race).
+_ACQUIRE_SLOT_LUA = """
+local value = tonumber(redis.call('GET', KEYS[1]) or '0')
+if value >= tonumber(ARGV[1]) then
+    return -1
+end
+value = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) == -1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return value
+"""
+_RELEASE_SLOT_LUA = """
+local value = tonumber(redis.call('GET', KEYS[1]) or '0')
+if value <= 1 then
+    redis.call('DEL', KEYS[1])
+    return 0
+end
+return redis.call('DECR', KEYS[1])
+"""
 _RELEASE_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return redis.call('DEL', KEYS[1])
@@ -242,6 +262,8 @@ class RedisCache(Cache):
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._incr_script = self._client.register_script(_INCR_LUA)
+        self._acquire_slot_script = self._client.register_script(_ACQUIRE_SLOT_LUA)
+        self._release_slot_script = self._client.register_script(_RELEASE_SLOT_LUA)
         self._release_script = self._client.register_script(_RELEASE_LUA)
         self._extend_script = self._client.register_script(_EXTEND_LUA)
         self._subscriptions: set[_RedisSubscription] = set()
@@ -322,6 +344,19 @@ class RedisCache(Cache):
             return int(await self._client.incrby(self._k(key), amount))
         result = await self._incr_script(keys=[self._k(key)], args=[amount, ttl_to_ms(ttl)])
         return int(result)
+
+    @_guarded
+    async def acquire_slot(self, key: str, limit: int, ttl: float) -> int | None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit!r}")
+        result = int(
+            await self._acquire_slot_script(keys=[self._k(key)], args=[limit, ttl_to_ms(ttl)])
+        )
+        return None if result < 0 else result
+
+    @_guarded
+    async def release_slot(self, key: str) -> int:
+        return int(await self._release_slot_script(keys=[self._k(key)], args=[]))
 
     # --- sets ---------------------------------------------------------------------------
 

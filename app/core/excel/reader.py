@@ -10,7 +10,10 @@ The order matters (SECURITY.md §0 #13, ASVS 5.2.3, 1.5.1):
    declared sizes bound the work that follows;
 3. openpyxl parses with defusedxml, so a DTD with entities (billion laughs, XXE) is refused
    (422); the import refuses to run (503) if openpyxl would parse without it;
-4. the workbook is opened read-only (rows are parsed as they are read) with cached values
+4. the shared-strings table, which openpyxl loads whole before the first row, is read by a
+   bounded reader instead (`shared_strings.py`: its unpacked size, its strings and its
+   elements are limited by `max_rows`; 413 at the first one over);
+5. the workbook is opened read-only (rows are parsed as they are read) with cached values
    only (formulas are never evaluated), and reading stops at the first data row over
    `max_rows` (413).
 
@@ -31,7 +34,8 @@ from typing import IO, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.core.errors import ServiceUnavailable
+from app.core.errors import AppError, ServiceUnavailable
+from app.core.excel import shared_strings
 from app.core.excel.cells import Column, SpreadsheetRejected, SpreadsheetTooLarge, cell_text
 from app.core.responses import ErrorDetail
 
@@ -159,6 +163,26 @@ def _open(data: bytes | Path, max_bytes: int) -> IO[bytes]:
     if len(data) > max_bytes:
         raise _too_large(f"The file is larger than {max_bytes} bytes")
     return io.BytesIO(data)
+
+
+def _load_workbook(file: IO[bytes], max_rows: int) -> Any:
+    """openpyxl's read-only `load_workbook`, with the shared strings read by the bounded
+    reader (openpyxl's own reads and keeps the whole table whatever its size)."""
+    from openpyxl.reader.excel import SHARED_STRINGS, ExcelReader
+
+    class BoundedReader(ExcelReader):  # type: ignore[misc]
+        def read_strings(self) -> None:
+            part = self.package.find(SHARED_STRINGS)
+            if part is None:
+                return
+            name = part.PartName[1:]
+            shared_strings.check_size(self.archive.getinfo(name).file_size, max_rows)
+            with self.archive.open(name) as source:
+                self.shared_strings = shared_strings.read_bounded(source, max_rows)
+
+    reader = BoundedReader(file, read_only=True, data_only=True, keep_links=False)
+    reader.read()
+    return reader.wb
 
 
 # --------------------------------------------------------------------------- sheet --
@@ -300,7 +324,6 @@ def read_xlsx(
 
     if not openpyxl.xml.DEFUSEDXML:  # pragma: no cover - defusedxml is a dependency
         raise ServiceUnavailable("Spreadsheet import is unavailable: defusedxml is not active")
-    from openpyxl import load_workbook
 
     with _open(data, max_bytes) as file:
         check_archive(file, max_bytes=max_bytes)
@@ -309,7 +332,9 @@ def read_xlsx(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                workbook = load_workbook(file, read_only=True, data_only=True, keep_links=False)
+                workbook = _load_workbook(file, max_rows)
+            except AppError:
+                raise
             except Exception as exc:
                 raise _rejected(UNSAFE_XML if _is_unsafe_xml(exc) else NOT_XLSX) from None
             try:

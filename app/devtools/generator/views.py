@@ -166,10 +166,10 @@ class FieldView:
         """The pydantic type of the field's values (without None)."""
         spec = self.spec
         at_least = "" if spec.nullable else "min_length=1, "
-        if spec.type == "str":
+        if spec.type == "str":  # one line a person reads: app.core.schemas.DisplayText
             return Code(
-                "Annotated[str, StringConstraints(strip_whitespace=True, "
-                f"{at_least}max_length={spec.max_length})]"
+                "DisplayText[Annotated[str, StringConstraints(strip_whitespace=True, "
+                f"{at_least}max_length={spec.max_length})]]"
             )
         if spec.type == "text":
             return Code(f"Annotated[str, StringConstraints({at_least}max_length=TEXT_MAX_LENGTH)]")
@@ -271,6 +271,12 @@ class FieldView:
                 "datetime": "2030-01-15T10:30:00",  # no time zone
             }[spec.type]
         )
+
+    @property
+    def unsafe_code(self) -> Code | None:
+        """A value the create route must refuse for its characters (a bidi override), or
+        None for a field without that rule."""
+        return Code('"\\u202e"') if self.spec.type == "str" else None
 
     @property
     def default_json(self) -> Code | None:

@@ -11,8 +11,9 @@ import asyncio
 import base64
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.config import Settings
 from app.core.security import totp
@@ -87,6 +88,35 @@ def verify_totp(settings: Settings, user: User, code: str, now: datetime) -> boo
     return True
 
 
+async def accept_totp(
+    db: AsyncSession, settings: Settings, user: User, code: str, now: datetime
+) -> bool:
+    """`verify_totp` for sign-in and re-authentication: the step is recorded with one
+    compare-and-set `UPDATE` (no versioned write of the user row), so of parallel requests
+    with one code exactly one is accepted and the others are refused, never a 409."""
+    if not user.mfa_secret or not _looks_like_totp(code):
+        return False
+    secret = read_seed(settings, user)
+    if secret is None:
+        return False
+    step = totp.verify_code(secret, code.strip(), last_used_step=user.mfa_last_step, now=now)
+    if step is None:
+        return False
+    result = await db.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            or_(User.mfa_last_step.is_(None), User.mfa_last_step < step),
+        )
+        .values(mfa_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        return False  # another request used this code (or a later one) first
+    set_committed_value(user, "mfa_last_step", step)
+    return True
+
+
 async def use_recovery_code(
     db: AsyncSession, settings: Settings, user: User, code: str, now: datetime
 ) -> bool:
@@ -109,8 +139,8 @@ async def use_recovery_code(
 async def verify_second_factor(
     db: AsyncSession, settings: Settings, user: User, code: str, now: datetime
 ) -> bool:
-    """A TOTP code, or else one of the user's recovery codes."""
-    if verify_totp(settings, user, code, now):
+    """A TOTP code, or else one of the user's recovery codes (each accepted once)."""
+    if await accept_totp(db, settings, user, code, now):
         return True
     return await use_recovery_code(db, settings, user, code, now)
 

@@ -1,4 +1,4 @@
-"""SQL of the auth module: sessions and the caller's menu tree."""
+"""SQL of the auth module: the account behind a sign-in, sessions and the caller's menu tree."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal, scope_filter
@@ -14,6 +14,45 @@ from app.modules.auth.models import AuthSession
 from app.modules.system.menu.models import Menu
 from app.modules.system.role.models import Role, role_menu
 from app.modules.system.user.models import User, user_role
+
+
+async def user_by_username(db: AsyncSession, username: str) -> User | None:
+    """The account whose name is exactly `username`, on every database.
+
+    MariaDB/MySQL compare with the column's collation (`utf8mb4_unicode_ci` ignores case and
+    accents: `alice`, `Alice` and `álice` are equal there), PostgreSQL and SQLite compare
+    bytes. The indexed comparison finds the candidate (at most one: usernames are unique
+    regardless of case) and the exact comparison is made here, so a sign-in reaches the same
+    account, or none, on every database, and the throttle counts against that account.
+    """
+    rows = await db.execute(select(User).where(User.username == username))
+    return next((user for user in rows.scalars() if user.username == username), None)
+
+
+async def record_sign_in(
+    db: AsyncSession, user: User, *, ip: str, now: datetime, rehashed: str | None
+) -> None:
+    """Write the sign-in bookkeeping with plain `UPDATE`s, not a versioned write of the row.
+
+    Several sign-ins of one account at once (service accounts, browser tabs) must all succeed:
+    a versioned update made all but one of them a 409. The row's `version` and `updated_at`
+    stay as they are (signing in is not an edit), so an administrator's open edit form is not
+    invalidated either. A password hash upgraded to the current parameters replaces the old one
+    only if that is still the stored one (a concurrent password change wins).
+    """
+    await db.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(last_login_at=now, last_login_ip=ip, updated_at=User.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    if rehashed is not None:
+        await db.execute(
+            update(User)
+            .where(User.id == user.id, User.password_hash == user.password_hash)
+            .values(password_hash=rehashed, updated_at=User.updated_at)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _live(now: datetime) -> list[ColumnElement[bool]]:

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from app.core.access import public, registry
 from app.core.database import SessionDep
 from app.core.deps import CacheDep, SettingsDep
-from app.core.errors import TooManyRequests
 from app.core.responses import Envelope, error_responses, ok
 from app.core.security.captcha import CaptchaService
 from app.core.security.passwords import PasswordHasher
@@ -24,18 +23,17 @@ from app.modules.auth.deps import (
     get_token_service,
 )
 from app.modules.auth.exceptions import (
-    InvalidMfaCode,
     MfaAlreadyEnabled,
     MfaNotEnabled,
     MfaSetupMissing,
     SessionNotFound,
-    WrongPassword,
 )
 from app.modules.auth.schemas import (
     CaptchaRead,
     MeRead,
-    MfaCode,
+    MfaConfirm,
     MfaReauth,
+    MfaSetup,
     MfaSetupRead,
     PasswordChange,
     ProfileUpdate,
@@ -170,7 +168,7 @@ async def get_my_menus(db: SessionDep, principal: CurrentPrincipal) -> Envelope[
     return ok(menu_service.build_tree(await repository.visible_menus(db, principal)))
 
 
-@router.put("/me/password", status_code=204, responses=error_responses(400, 401, 422))
+@router.put("/me/password", status_code=204, responses=error_responses(400, 401, 422, 429))
 async def change_my_password(
     ctx: ContextDep, principal: SelfPrincipal, body: PasswordChange
 ) -> Response:
@@ -220,55 +218,39 @@ async def delete_my_session(ctx: ContextDep, principal: SelfPrincipal, session_i
 # ------------------------------------------------------------------------------ MFA --
 
 
-async def _mfa_attempt(ctx: service.AuthContext, user_id: int, success: bool) -> None:
-    """Wrong codes on MFA management are throttled like passwords (5 per window)."""
-    key = f"mfa:fail:{user_id}"
-    if success:
-        await ctx.cache.delete(key)
-        return
-    failures = await ctx.cache.incr(key, ttl=ctx.settings.login_failure_window)
-    if failures > ctx.settings.login_max_failures:
-        raise TooManyRequests(
-            "Too many wrong codes; try again later", retry_after=ctx.settings.login_lockout_seconds
-        )
-
-
-async def _mfa_guard(ctx: service.AuthContext, user_id: int) -> None:
-    raw = await ctx.cache.get(f"mfa:fail:{user_id}")
-    if raw is not None and int(raw) >= ctx.settings.login_max_failures:
-        raise TooManyRequests(
-            "Too many wrong codes; try again later", retry_after=ctx.settings.login_lockout_seconds
-        )
-
-
-@router.post("/mfa/setup", responses=error_responses(401, 409))
-async def start_mfa_setup(ctx: ContextDep, principal: SelfPrincipal) -> Envelope[MfaSetupRead]:
-    """Begin TOTP enrolment: a new seed as an otpauth URI and QR code (shown once)."""
+@router.post("/mfa/setup", responses=error_responses(400, 401, 409, 422, 429))
+async def start_mfa_setup(
+    ctx: ContextDep, principal: SelfPrincipal, body: MfaSetup
+) -> Envelope[MfaSetupRead]:
+    """Begin TOTP enrolment (needs the password): a new seed as an otpauth URI and QR code."""
     user = await ctx.db.get(User, principal.user_id)
     assert user is not None
     if user.mfa_enabled:
         raise MfaAlreadyEnabled()
+    await service.check_current_password(ctx, user, body.password)
     return ok(await mfa.start_setup(ctx.settings, user))
 
 
-@router.post("/mfa/confirm", responses=error_responses(401, 409, 429))
+@router.post("/mfa/confirm", responses=error_responses(400, 401, 409, 422, 429))
 async def confirm_mfa_setup(
-    ctx: ContextDep, principal: SelfPrincipal, body: MfaCode
+    ctx: ContextDep, principal: SelfPrincipal, body: MfaConfirm
 ) -> Envelope[RecoveryCodesRead]:
-    """Turn MFA on with a first code; returns 10 single-use recovery codes (shown once)."""
+    """Turn MFA on with the password and a first code; the caller's other sessions end.
+    Returns 10 single-use recovery codes (shown once)."""
     user = await ctx.db.get(User, principal.user_id)
     assert user is not None
     if user.mfa_enabled:
         raise MfaAlreadyEnabled()
     if not user.mfa_secret:
         raise MfaSetupMissing()
-    await _mfa_guard(ctx, user.id)
-    good = mfa.verify_totp(ctx.settings, user, body.otp, ctx.now())
-    await _mfa_attempt(ctx, user.id, good)
-    if not good:
-        raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
+    await service.confirm_totp(ctx, user, body.password, body.otp)
     user.mfa_enabled = True
     codes = await mfa.new_recovery_codes(ctx.db, ctx.settings, user)
+    # A session opened before the second factor existed (perhaps by whoever made MFA needed)
+    # ends; this one goes on (ASVS 7.4.3).
+    await sessions.revoke_user_sessions(
+        ctx.db, ctx.cache, user.id, reason="mfa_enabled", now=ctx.now(), keep=principal.session_id
+    )
     await authz.invalidate_user(ctx.cache, user.id, ctx.db)
     return ok(RecoveryCodesRead(recovery_codes=codes))
 
@@ -278,16 +260,7 @@ async def _reauthenticate(ctx: service.AuthContext, user_id: int, body: MfaReaut
     assert user is not None
     if not user.mfa_enabled:
         raise MfaNotEnabled()
-    await _mfa_guard(ctx, user.id)
-    if not await ctx.hasher.verify(user.password_hash, body.password):
-        await _mfa_attempt(ctx, user.id, False)
-        raise WrongPassword(
-            errors=[{"field": "password", "message": "incorrect", "type": "invalid"}]
-        )
-    good = await mfa.verify_second_factor(ctx.db, ctx.settings, user, body.otp, ctx.now())
-    await _mfa_attempt(ctx, user.id, good)
-    if not good:
-        raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
+    await service.reauthenticate(ctx, user, body.password, body.otp)
     return user
 
 

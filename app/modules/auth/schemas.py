@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.modules.system.user.schemas import Email, Name, Phone
 
 
 class TokenResponse(BaseModel):
@@ -38,12 +40,22 @@ class MeRead(BaseModel):
 
 
 class ProfileUpdate(BaseModel):
-    """Only these fields are the caller's to change; roles, status and the like are not."""
+    """Only these fields are the caller's to change; roles, status and the like are not.
+    They are the field types of the users API (`UserUpdate`), so the profile accepts nothing
+    an administrator could not store: no control or bidi characters in the name, and `name`
+    may not be null (`email` and `phone` may: they clear)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    name: str | None = Field(default=None, min_length=1, max_length=64)
-    email: str | None = Field(default=None, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    phone: str | None = Field(default=None, max_length=32, pattern=r"^[0-9+\-() ]{3,32}$")
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    email: Email = None
+    phone: Phone = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
 
 
 class PasswordChange(BaseModel):
@@ -78,8 +90,17 @@ class MfaSetupRead(BaseModel):
     qr_png: str = Field(description="data:image/png;base64,... URL of the otpauth QR code")
 
 
-class MfaCode(BaseModel):
+class MfaSetup(BaseModel):
+    """Enrolment re-authenticates (ASVS 7.5.1): an access token alone, stolen for its 15
+    minutes, must not bind the attacker's authenticator to the account."""
+
     model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=1, max_length=1024, description="The current password")
+
+
+class MfaConfirm(MfaSetup):
+    """The current password again, and a first code from the new authenticator."""
+
     otp: str = Field(min_length=6, max_length=32, description="A code from the authenticator")
 
 

@@ -21,7 +21,7 @@ from app.core.errors import TooManyRequests
 from app.core.security.captcha import CaptchaService
 from app.core.security.passwords import PasswordHasher, check_password
 from app.core.security.tokens import TokenService, hash_token, new_refresh_token
-from app.modules.auth import authz, mfa, sessions
+from app.modules.auth import authz, mfa, repository, sessions
 from app.modules.auth.exceptions import (
     CaptchaRequired,
     InvalidCaptcha,
@@ -33,7 +33,7 @@ from app.modules.auth.exceptions import (
 )
 from app.modules.auth.models import AuthSession, RefreshToken
 from app.modules.auth.schemas import TokenResponse
-from app.modules.auth.throttle import LoginThrottle
+from app.modules.auth.throttle import LoginThrottle, Reservation
 from app.modules.system.param.reader import ParamReader
 from app.modules.system.user.models import User
 
@@ -90,85 +90,99 @@ async def _issue(ctx: AuthContext, session: AuthSession, user: User) -> TokenRes
     )
 
 
-async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenResponse:
-    """Check throttles, captcha, password and MFA; open a session; issue tokens."""
+async def throttle_for(ctx: AuthContext) -> LoginThrottle:
+    """The guess counters with the operator's current limits (`login.max_failures`, ...)."""
+    params = ctx.params
+    return LoginThrottle(
+        ctx.cache,
+        ctx.settings,
+        max_failures=await params.get_int("login.max_failures") if params else None,
+        lockout_seconds=await params.get_int("login.lockout_seconds") if params else None,
+    )
 
-    def event(
-        success: bool, reason: str | None = None, user: User | None = None, name: str = "login"
-    ) -> None:
+
+async def _captcha_refusal(
+    ctx: AuthContext, throttle: LoginThrottle, attempt: Reservation, subject: str, form: LoginForm
+) -> str | None:
+    """A captcha is due always, or once the account's failures reach the threshold (the
+    reservation then holds no slot on the account counter); a solved one takes a slot beyond
+    it. Returns why the attempt stops here (nothing was evaluated), or None."""
+    account = throttle.account(subject)
+    if not throttle.captcha_always and (
+        not throttle.captcha_after_failures or attempt.holds(account)
+    ):
+        return None
+    if not form.captcha_id or not form.captcha_code:
+        return "captcha_required"
+    if not await CaptchaService(ctx.cache, ctx.settings).verify(form.captcha_id, form.captcha_code):
+        return "captcha_invalid"
+    if throttle.captcha_after_failures:
+        await attempt.add(account, force=True)
+    return None
+
+
+async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenResponse:
+    """Reserve the attempt, find the account, check captcha, password and MFA; open a session;
+    issue tokens."""
+
+    def event(user: User | None, success: bool, reason: str | None, name: str = "login") -> None:
+        # Only the name of an existing account is logged: a password typed into the
+        # username field must not end up in the login log (ASVS 16.2.5).
         ctx.log_event(
             event=name,
             success=success,
             reason=reason,
-            username=form.username,
+            username=user.username if user else None,
             user_id=user.id if user else None,
             ip=client.ip,
             user_agent=client.user_agent,
         )
 
-    throttle = LoginThrottle(
-        ctx.cache,
-        ctx.settings,
-        max_failures=await ctx.params.get_int("login.max_failures") if ctx.params else None,
-        lockout_seconds=await ctx.params.get_int("login.lockout_seconds") if ctx.params else None,
-    )
+    name = form.username.strip()
+    throttle = await throttle_for(ctx)
+    subject = throttle.subject(name)
     try:
-        failures = await throttle.check(form.username, client.ip)
+        attempt = await throttle.limiter.reserve(
+            throttle.pair(subject, client.ip),
+            throttle.per_ip(client.ip),
+            optional=throttle.account(subject) if throttle.captcha_after_failures else None,
+        )
     except TooManyRequests:
-        event(False, "throttled")
+        event(await repository.user_by_username(ctx.db, name), False, "throttled")
         raise
-    if throttle.captcha_required(failures):
-        if not form.captcha_id or not form.captcha_code:
-            event(False, "captcha_required")
+    async with attempt:
+        user = await repository.user_by_username(ctx.db, name)
+        refused = await _captcha_refusal(ctx, throttle, attempt, subject, form)
+        if refused == "captcha_required":
+            event(user, False, refused)
             raise CaptchaRequired(
                 errors=[{"field": "captcha_code", "message": "required", "type": "missing"}]
             )
-        if not await CaptchaService(ctx.cache, ctx.settings).verify(
-            form.captcha_id, form.captcha_code
-        ):
-            event(False, "captcha_invalid")
+        if refused == "captcha_invalid":
+            event(user, False, refused)
             raise InvalidCaptcha(
                 errors=[{"field": "captcha_code", "message": "invalid", "type": "invalid"}]
             )
-
-    user = (
-        await ctx.db.execute(select(User).where(User.username == form.username.strip()))
-    ).scalar_one_or_none()
-    if user is None:
-        await ctx.hasher.verify_dummy(form.password)  # same cost as a wrong password
-        ok = False
-    else:
-        ok = await ctx.hasher.verify(user.password_hash, form.password)
-    if not ok or user is None or user.status != "active":
-        locked = await throttle.failure(form.username, client.ip)
-        event(False, "bad_credentials" if not ok else "disabled", user)
-        if locked:
-            event(False, None, user if ok else None, name="lockout")
-        security_log.info(
-            "login_failed", username_hash=hash_token(form.username)[:16], ip=client.ip
-        )
-        raise InvalidCredentials()
-
-    if user.mfa_enabled:
-        if not form.otp:
-            event(False, "mfa_required", user)
-            raise MfaCodeRequired(
-                errors=[{"field": "otp", "message": "required", "type": "missing"}]
-            )
-        if not await mfa.verify_second_factor(ctx.db, ctx.settings, user, form.otp, ctx.now()):
-            locked = await throttle.failure(form.username, client.ip)
-            event(False, "mfa_failed", user)
+        if user is None:
+            await ctx.hasher.verify_dummy(form.password)  # same cost as a wrong password
+            ok = False
+        else:
+            ok = await ctx.hasher.verify(user.password_hash, form.password)
+        if not ok or user is None or user.status != "active":
+            locked = await attempt.failed()
+            event(user, False, "bad_credentials" if not ok else "disabled")
             if locked:
-                event(False, None, user, name="lockout")
-            security_log.info("login_mfa_failed", user_id=user.id, ip=client.ip)
-            raise InvalidMfaCode()
+                event(user, False, None, name="lockout")
+            security_log.info("login_failed", account=subject, ip=client.ip)
+            raise InvalidCredentials()
+        if user.mfa_enabled:
+            await _second_factor(ctx, throttle, attempt, user, form, client, event)
+        await attempt.succeeded()
 
-    await throttle.success(form.username, client.ip)
+    rehashed = None
     if ctx.hasher.needs_rehash(user.password_hash):
-        user.password_hash = await ctx.hasher.hash(form.password)
-    now = ctx.now()
-    user.last_login_at = now
-    user.last_login_ip = client.ip
+        rehashed = await ctx.hasher.hash(form.password)
+    await repository.record_sign_in(ctx.db, user, ip=client.ip, now=ctx.now(), rehashed=rehashed)
     session = await sessions.create_session(
         ctx.db,
         ctx.cache,
@@ -176,11 +190,46 @@ async def login(ctx: AuthContext, form: LoginForm, client: ClientInfo) -> TokenR
         user_id=user.id,
         ip=client.ip,
         user_agent=client.user_agent,
-        now=now,
+        now=ctx.now(),
     )
     security_log.info("login", user_id=user.id, session_id=session.id, ip=client.ip)
-    event(True, None, user)
+    event(user, True, None)
     return await _issue(ctx, session, user)
+
+
+async def _second_factor(
+    ctx: AuthContext,
+    throttle: LoginThrottle,
+    attempt: Reservation,
+    user: User,
+    form: LoginForm,
+    client: ClientInfo,
+    event: Callable[..., None],
+) -> None:
+    """The TOTP or recovery code of a sign-in, reserved on the user's counter as well.
+
+    The password was right; a code not sent or not evaluated gives the sign-in's slots back
+    (the caller's `async with` cancels the reservation on the way out).
+    """
+    if not form.otp:
+        event(user, False, "mfa_required")
+        raise MfaCodeRequired(errors=[{"field": "otp", "message": "required", "type": "missing"}])
+    try:
+        code_attempt = await throttle.limiter.reserve(throttle.user(user.id), wait=False)
+    except TooManyRequests:
+        event(user, False, "throttled")
+        raise
+    async with code_attempt:
+        if await mfa.verify_second_factor(ctx.db, ctx.settings, user, form.otp, ctx.now()):
+            await code_attempt.succeeded()
+            return
+        await code_attempt.failed()
+        locked = await attempt.failed()
+        event(user, False, "mfa_failed")
+        if locked:
+            event(user, False, None, name="lockout")
+        security_log.info("login_mfa_failed", user_id=user.id, ip=client.ip)
+        raise InvalidMfaCode()
 
 
 async def refresh(ctx: AuthContext, refresh_token: str, client: ClientInfo) -> TokenResponse:
@@ -261,10 +310,7 @@ async def change_password(
     user = await ctx.db.get(User, user_id)
     if user is None:
         raise InvalidCredentials()
-    if not await ctx.hasher.verify(user.password_hash, current):
-        raise WrongPassword(
-            errors=[{"field": "current_password", "message": "incorrect", "type": "invalid"}]
-        )
+    await check_current_password(ctx, user, current, field="current_password")
     email_local = (user.email or "").split("@", 1)[0]
     check_password(
         new,
@@ -285,3 +331,57 @@ async def change_password(
     )
     await authz.invalidate_user(ctx.cache, user.id, ctx.db)
     security_log.info("password_changed", user_id=user.id)
+
+
+# ------------------------------------------------------------------ re-authentication --
+# A signed-in user proving again who they are guesses a secret like a sign-in does: every
+# check reserves its attempt on the user's counter first (`LoginThrottle.user`).
+
+
+async def check_current_password(
+    ctx: AuthContext, user: User, password: str, *, field: str = "password"
+) -> None:
+    """The user's current password, as a reserved guess (ASVS 6.2.3, 7.5.1); 400 if wrong."""
+    throttle = await throttle_for(ctx)
+    async with await throttle.limiter.reserve(throttle.user(user.id), wait=False) as attempt:
+        if not await ctx.hasher.verify(user.password_hash, password):
+            await attempt.failed()
+            security_log.info("reauth_failed", user_id=user.id, factor="password")
+            raise WrongPassword(
+                errors=[{"field": field, "message": "incorrect", "type": "invalid"}]
+            )
+        await attempt.succeeded()
+
+
+async def reauthenticate(ctx: AuthContext, user: User, password: str, code: str) -> None:
+    """The password and a current TOTP or recovery code, as one reserved guess."""
+    throttle = await throttle_for(ctx)
+    async with await throttle.limiter.reserve(throttle.user(user.id), wait=False) as attempt:
+        if not await ctx.hasher.verify(user.password_hash, password):
+            await attempt.failed()
+            security_log.info("reauth_failed", user_id=user.id, factor="password")
+            raise WrongPassword(
+                errors=[{"field": "password", "message": "incorrect", "type": "invalid"}]
+            )
+        if not await mfa.verify_second_factor(ctx.db, ctx.settings, user, code, ctx.now()):
+            await attempt.failed()
+            security_log.info("reauth_failed", user_id=user.id, factor="otp")
+            raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
+        await attempt.succeeded()
+
+
+async def confirm_totp(ctx: AuthContext, user: User, password: str, code: str) -> None:
+    """The password and the first code of an MFA enrolment, as one reserved guess; 400 if
+    either is wrong (ASVS 7.5.1: enrolment re-authenticates)."""
+    throttle = await throttle_for(ctx)
+    async with await throttle.limiter.reserve(throttle.user(user.id), wait=False) as attempt:
+        if not await ctx.hasher.verify(user.password_hash, password):
+            await attempt.failed()
+            security_log.info("reauth_failed", user_id=user.id, factor="password")
+            raise WrongPassword(
+                errors=[{"field": "password", "message": "incorrect", "type": "invalid"}]
+            )
+        if not mfa.verify_totp(ctx.settings, user, code, ctx.now()):
+            await attempt.failed()
+            raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
+        await attempt.succeeded()

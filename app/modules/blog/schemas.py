@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
+from app.core.schemas import DisplayText
+
 MAX_ID = 2**63 - 1
 TITLE_MAX_LENGTH = 200
 CONTENT_MIN_LENGTH = 10
@@ -24,8 +26,10 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
+Title = DisplayText[
+    Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
+    ]
 ]
 # Stored as written (leading spaces may matter in Markdown), but not only whitespace.
 Content = Annotated[

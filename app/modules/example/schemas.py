@@ -18,11 +18,13 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.schemas import blank_to_none
+from app.core.schemas import DisplayText, blank_to_none
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+]
 Description = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None,
+    DisplayText[Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]] | None,
     BeforeValidator(blank_to_none),
 ]
 

@@ -21,6 +21,7 @@ from app.core.pagination import Page, PageParams, page_of, paginate, pagination
 from app.core.responses import Envelope, created, error_responses, ok
 from app.modules.auth.deps import require
 from app.modules.files import service
+from app.modules.files.detect import TYPES
 from app.modules.files.exceptions import FileTooLarge, MalformedUpload
 from app.modules.files.models import StoredFile
 from app.modules.files.permissions import FILE_LIST, FILE_UPLOAD
@@ -57,10 +58,16 @@ UPLOAD_BODY: dict[str, Any] = {
         },
     }
 }
+# A download is served as the media type detected at upload (`detect.TYPES`): each is declared,
+# so schema-validating clients accept the response (plus octet-stream, the generic fallback).
+BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
+DOWNLOAD_MEDIA_TYPES = sorted(
+    {"application/octet-stream"} | {t.media_type.split(";")[0].strip() for t in TYPES.values()}
+)
 DOWNLOAD_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The file's bytes, as an attachment",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The file's bytes, as an attachment, in the media type of its kind",
+        "content": dict.fromkeys(DOWNLOAD_MEDIA_TYPES, BINARY),
     }
 }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.core.responses import ErrorDetail
 
 
@@ -57,4 +57,22 @@ class InvalidJob(ValidationFailed):
         super().__init__(
             message=f"Validation failed: {field}",
             errors=[ErrorDetail(field=field, location="body", message=message, type=type_)],
+        )
+
+
+class TargetPermissionDenied(PermissionDenied):
+    """The caller lacks a permission the job's target declares (`@job_target(permissions=)`)."""
+
+    default_message = "Permission denied: this job's target needs permissions you do not hold"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(
+            errors=[
+                ErrorDetail(
+                    field="target",
+                    location="body",
+                    message=f"needs {', '.join(missing)}",
+                    type="permission",
+                )
+            ]
         )

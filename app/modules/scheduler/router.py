@@ -81,6 +81,7 @@ async def list_targets(
                 module=target.module,
                 description=target.description,
                 args_schema=target.args.model_json_schema(),
+                permissions=sorted(target.permissions),
             )
             for target in targets.all()
             if scheduler.runner.target(target.name) is not None
@@ -140,25 +141,27 @@ async def get_job(
 
 @router.post("/jobs", status_code=201, responses=error_responses(401, 403, 409, 422))
 async def create_job(
-    _principal: Annotated[Principal, Depends(require(JOB_CREATE))],
+    principal: Annotated[Principal, Depends(require(JOB_CREATE))],
     db: SessionDep,
     scheduler: SchedulerDep,
     body: JobCreate,
 ) -> Envelope[JobRead]:
     """Schedule a registered target with validated arguments and a cron/interval/date trigger."""
-    return created(JobRead.model_validate(await service.create_job(db, scheduler, body)))
+    job = await service.create_job(db, scheduler, principal, body)
+    return created(JobRead.model_validate(job))
 
 
 @router.patch("/jobs/{job_id}", responses=error_responses(401, 403, 404, 409, 422))
 async def update_job(
-    _principal: Annotated[Principal, Depends(require(JOB_UPDATE))],
+    principal: Annotated[Principal, Depends(require(JOB_UPDATE))],
     db: SessionDep,
     scheduler: SchedulerDep,
     job_id: JobIdPath,
     body: JobUpdate,
 ) -> Envelope[JobRead]:
     """Edit a job; send the `version` you read to refuse overwriting someone else."""
-    return ok(JobRead.model_validate(await service.update_job(db, scheduler, job_id, body)))
+    job = await service.update_job(db, scheduler, principal, job_id, body)
+    return ok(JobRead.model_validate(job))
 
 
 @router.delete(
@@ -202,7 +205,7 @@ async def run_job(
     job_id: JobIdPath,
 ) -> Envelope[JobRunRead]:
     """Queue a run of the job now (also for a paused job); follow it at /job-runs/{id}."""
-    run = await service.run_now(db, scheduler, job_id, principal.user_id)
+    run = await service.run_now(db, scheduler, principal, job_id)
     return accepted(JobRunRead.model_validate(run))
 
 

@@ -155,6 +155,7 @@ class Runner:
                     settings=self.settings,
                     cache=self.cache,
                     sessionmaker=self.sessionmaker,
+                    requested_by=run.requested_by,
                 )
                 try:
                     async with asyncio.timeout(job.timeout_seconds):

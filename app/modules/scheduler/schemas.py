@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.core.schemas import Remark
+from app.core.schemas import DisplayText, Remark
 from app.modules.scheduler.models import Job, JobRun
 
 MAX_ID = 2**63 - 1
@@ -57,7 +57,9 @@ RunStatus = Literal[
 JobStatus = Literal["active", "paused"]
 MisfirePolicy = Literal["coalesce", "skip"]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+]
 TargetName = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=100, pattern=r"^[a-z0-9_.]+$")
 ]
@@ -234,6 +236,10 @@ class TargetRead(BaseModel):
     module: str
     description: str
     args_schema: dict[str, Any] = Field(description="JSON Schema of the target's arguments")
+    permissions: list[str] = Field(
+        default=[],
+        description="Permission codes needed to create, edit or run a job of this target",
+    )
 
 
 class LeaderInfo(BaseModel):

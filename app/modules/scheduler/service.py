@@ -3,6 +3,9 @@
 - A job's target must be registered by an enabled module; its `args` must validate against
   the target's model (422 naming `args.<field>`); cron lines and time zones are checked by
   APScheduler and zoneinfo (422 naming `trigger.cron` / `timezone`).
+- A target may declare permission codes (`@job_target(permissions=...)`): creating, editing
+  and running a job of it needs them all (403), besides the scheduler's own permission, since
+  the scheduled fire runs as the system. Editing checks the target before and after the edit.
 - Names are unique. Built-in jobs (made by `init`) keep their name and target and cannot be
   deleted; their schedule, arguments and limits can change, and they can be paused.
 - Saving recomputes `next_run_at` from now; pausing clears it, resuming recomputes it (a
@@ -20,6 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.access import Principal
 from app.core.database import after_commit, utcnow
 from app.core.jobs import JobTarget
 from app.modules.scheduler import repository as repo
@@ -31,6 +35,7 @@ from app.modules.scheduler.exceptions import (
     JobNotFound,
     JobRunNotFound,
     JobVersionMismatch,
+    TargetPermissionDenied,
 )
 from app.modules.scheduler.lifespan import Scheduler
 from app.modules.scheduler.models import Job, JobRun
@@ -92,9 +97,16 @@ def _target(scheduler: Scheduler, name: str) -> JobTarget:
     return target
 
 
-def _args(target: JobTarget, args: dict[str, Any]) -> str:
+def _authorise(target: JobTarget, principal: Principal) -> None:
+    """Refuse (403) a caller lacking any permission the target declares."""
+    missing = target.missing_permissions(principal)
+    if missing:
+        raise TargetPermissionDenied(missing)
+
+
+def _args(scheduler: Scheduler, target: JobTarget, args: dict[str, Any]) -> str:
     try:
-        parsed = target.parse_args(args)
+        parsed = target.parse_args(args, scheduler.runner.settings)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
@@ -132,13 +144,16 @@ def _schedule(job: Job, now: datetime, *, new_trigger: bool) -> None:
     job.next_run_at = first if job.status == "active" else None
 
 
-async def create_job(db: AsyncSession, scheduler: Scheduler, data: JobCreate) -> Job:
+async def create_job(
+    db: AsyncSession, scheduler: Scheduler, principal: Principal, data: JobCreate
+) -> Job:
     target = _target(scheduler, data.target)
+    _authorise(target, principal)
     now = utcnow()
     job = Job(
         name=data.name,
         target=target.name,
-        args=_args(target, data.args),
+        args=_args(scheduler, target, data.args),
         timezone=data.timezone,
         status=data.status,
         timeout_seconds=data.timeout_seconds,
@@ -161,8 +176,13 @@ async def create_job(db: AsyncSession, scheduler: Scheduler, data: JobCreate) ->
     return job
 
 
-async def update_job(db: AsyncSession, scheduler: Scheduler, job_id: int, data: JobUpdate) -> Job:
+async def update_job(
+    db: AsyncSession, scheduler: Scheduler, principal: Principal, job_id: int, data: JobUpdate
+) -> Job:
     job = await get_job(db, job_id)
+    current = scheduler.runner.target(job.target)
+    if current is not None:
+        _authorise(current, principal)
     changes = data.model_dump(exclude_unset=True)
     expected = changes.pop("version", None)
     if expected is not None and expected != job.version:
@@ -174,13 +194,14 @@ async def update_job(db: AsyncSession, scheduler: Scheduler, job_id: int, data: 
     before = snapshot(job, CHANGE_FIELDS)
     now = utcnow()
     target = _target(scheduler, changes.get("target", job.target))
+    _authorise(target, principal)
     if "name" in changes and changes["name"] != job.name:
         if await repo.name_taken(db, changes["name"], exclude_id=job.id):
             raise JobNameTaken()
         job.name = changes["name"]
     if "target" in changes or "args" in changes:
         job.target = target.name
-        job.args = _args(target, changes.get("args", orjson.loads(job.args or "{}")))
+        job.args = _args(scheduler, target, changes.get("args", orjson.loads(job.args or "{}")))
     for field in (
         "timezone",
         "timeout_seconds",
@@ -237,10 +258,10 @@ async def delete_job(db: AsyncSession, job_id: int) -> None:
 
 
 async def run_now(
-    db: AsyncSession, scheduler: Scheduler, job_id: int, requested_by: int | None
+    db: AsyncSession, scheduler: Scheduler, principal: Principal, job_id: int
 ) -> JobRun:
     job = await get_job(db, job_id)
-    _target(scheduler, job.target)
+    _authorise(_target(scheduler, job.target), principal)
     run = JobRun(
         job_id=job.id,
         job_name=job.name,
@@ -249,7 +270,7 @@ async def run_now(
         scheduled_at=utcnow(),
         status="queued",
         attempts=0,
-        requested_by=requested_by,
+        requested_by=principal.user_id,
     )
     await repo.add(db, run)
     run_id = run.id

@@ -1,4 +1,5 @@
-"""Operator commands behind `python main.py createsuperuser` and `reset-password`."""
+"""Operator commands behind `python main.py createsuperuser`, `reset-password` and
+`reset-mfa`."""
 
 from __future__ import annotations
 
@@ -74,6 +75,26 @@ async def reset_password(settings: Settings, *, username: str) -> str:
         )
         await authz.invalidate_user(cache, user.id)
     return secret
+
+
+async def reset_mfa(settings: Settings, *, username: str) -> bool:
+    """Turn a user's MFA off (lost authenticator) and end their sessions; they sign in with
+    their password alone and enrol again. Returns False when they had no MFA to reset."""
+    from app.modules.auth import mfa
+
+    async with _transaction(settings) as (db, cache):
+        user = (
+            await db.execute(select(User).where(User.username == username))
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound(f"no user {username!r}")
+        if not user.mfa_enabled and user.mfa_secret is None:
+            return False
+        await mfa.disable(db, user)
+        await db.flush()
+        await sessions.revoke_user_sessions(db, cache, user.id, reason="mfa_reset", now=utcnow())
+        await authz.invalidate_user(cache, user.id)
+    return True
 
 
 async def reencrypt_mfa_secrets(settings: Settings) -> tuple[int, int]:

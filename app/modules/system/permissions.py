@@ -8,6 +8,9 @@ USER_CREATE = registry.declare("system:user:create", "Create users")
 USER_UPDATE = registry.declare("system:user:update", "Edit users")
 USER_DELETE = registry.declare("system:user:delete", "Delete users")
 USER_RESET_PASSWORD = registry.declare("system:user:reset-password", "Reset a user's password")
+USER_RESET_MFA = registry.declare(
+    "system:user:reset-mfa", "Reset a user's multi-factor authentication (lost authenticator)"
+)
 USER_EXPORT = registry.declare("system:user:export", "Export users")
 
 ROLE_LIST = registry.declare("system:role:list", "List roles")

@@ -531,6 +531,8 @@ OPERATIONS: dict[str, Operation] = {
     "get": lambda c: c.get("k"),
     "set_many": lambda c: c.set_many({"a": "1"}, ttl=5),
     "incr_ttl": lambda c: c.incr("n", ttl=5),
+    "acquire_slot": lambda c: c.acquire_slot("n", 3, 5),
+    "release_slot": lambda c: c.release_slot("n"),
     "release_lock": lambda c: c.release_lock("job", "token"),
     "publish": lambda c: c.publish("ch", "m"),
     "subscribe": lambda c: c.subscribe("ch").start(),

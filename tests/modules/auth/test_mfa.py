@@ -1,6 +1,7 @@
-"""TOTP MFA: enrolment, login with a code, single use, recovery codes, disabling.
+"""TOTP MFA: enrolment (with the password), login with a code, single use, recovery codes,
+disabling, other sessions ending when MFA is turned on.
 
-SECURITY.md §1.1 MFA (ASVS 6.5.1, 6.5.2, 6.5.3, 7.5.1), roles requiring MFA.
+SECURITY.md §1.1 MFA (ASVS 6.5.1, 6.5.2, 6.5.3, 7.5.1), §1.2 (ASVS 7.4.3), roles requiring MFA.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from app.modules.system.user.models import User
 from tests.modules.auth.conftest import bearer, login
 from tests.support.identity import DEFAULT_PASSWORD, create_role, create_user
 
+PASSWORD = {"password": DEFAULT_PASSWORD}
+
 
 async def _enrol(client: httpx.AsyncClient, token: str) -> tuple[pyotp.TOTP, list[str]]:
-    setup = await client.post("/api/v1/auth/mfa/setup", headers=bearer(token))
+    setup = await client.post("/api/v1/auth/mfa/setup", headers=bearer(token), json=PASSWORD)
     assert setup.status_code == 200
     data = setup.json()["data"]
     assert data["otpauth_uri"].startswith("otpauth://totp/")
     assert data["qr_png"].startswith("data:image/png;base64,")
     totp = pyotp.TOTP(data["secret"])
     confirm = await client.post(
-        "/api/v1/auth/mfa/confirm", headers=bearer(token), json={"otp": totp.now()}
+        "/api/v1/auth/mfa/confirm", headers=bearer(token), json={**PASSWORD, "otp": totp.now()}
     )
     assert confirm.status_code == 200, confirm.json()
     codes: list[str] = confirm.json()["data"]["recovery_codes"]
@@ -96,11 +99,13 @@ async def test_disabling_needs_password_and_code(client: httpx.AsyncClient, alic
 
 async def test_wrong_codes_are_throttled(client: httpx.AsyncClient, alice: User) -> None:
     token = (await login(client, "alice")).json()["access_token"]
-    await client.post("/api/v1/auth/mfa/setup", headers=bearer(token))
+    await client.post("/api/v1/auth/mfa/setup", headers=bearer(token), json=PASSWORD)
     statuses = [
         (
             await client.post(
-                "/api/v1/auth/mfa/confirm", headers=bearer(token), json={"otp": "000000"}
+                "/api/v1/auth/mfa/confirm",
+                headers=bearer(token),
+                json={**PASSWORD, "otp": "000000"},
             )
         ).status_code
         for _ in range(7)
@@ -121,3 +126,90 @@ async def test_a_role_can_require_mfa(client: httpx.AsyncClient, app: FastAPI) -
     assert me["mfa_enrollment_required"] is True
     await _enrol(client, token)
     assert (await client.get("/api/v1/system/positions", headers=bearer(token))).status_code != 403
+
+
+async def _mfa_state(app: FastAPI, username: str = "alice") -> tuple[bool, str | None]:
+    async with app.state.sessionmaker() as db:
+        row = (
+            await db.execute(
+                select(User.mfa_enabled, User.mfa_secret).where(User.username == username)
+            )
+        ).one()
+    return row.mfa_enabled, row.mfa_secret
+
+
+async def test_enrolment_needs_the_current_password(
+    client: httpx.AsyncClient, alice: User, app: FastAPI
+) -> None:
+    """ASVS 7.5.1: an access token alone (stolen for its 15 minutes) cannot bind an
+    authenticator to the account and lock its owner out. Setup and confirm both refuse
+    without the password (422 naming `password`) or with a wrong one (400 naming it), and
+    leave nothing behind."""
+    token = (await login(client, "alice")).json()["access_token"]
+    for body in ({}, {"password": ""}):
+        response = await client.post("/api/v1/auth/mfa/setup", headers=bearer(token), json=body)
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["password"]
+    no_body = await client.post("/api/v1/auth/mfa/setup", headers=bearer(token))
+    assert no_body.status_code == 422
+    wrong = await client.post(
+        "/api/v1/auth/mfa/setup", headers=bearer(token), json={"password": "not the password"}
+    )
+    assert wrong.status_code == 400
+    assert wrong.json()["errors"][0]["field"] == "password"
+    assert await _mfa_state(app) == (False, None)  # no seed was made
+
+    setup = await client.post("/api/v1/auth/mfa/setup", headers=bearer(token), json=PASSWORD)
+    assert setup.status_code == 200
+    totp = pyotp.TOTP(setup.json()["data"]["secret"])
+    missing = await client.post(
+        "/api/v1/auth/mfa/confirm", headers=bearer(token), json={"otp": totp.now()}
+    )
+    assert missing.status_code == 422
+    assert [e["field"] for e in missing.json()["errors"]] == ["password"]
+    wrong_confirm = await client.post(
+        "/api/v1/auth/mfa/confirm",
+        headers=bearer(token),
+        json={"password": "not the password", "otp": totp.now()},
+    )
+    assert wrong_confirm.status_code == 400
+    assert wrong_confirm.json()["errors"][0]["field"] == "password"
+    enabled, _seed = await _mfa_state(app)
+    assert enabled is False
+    # The owner, with the password, still enrols.
+    done = await client.post(
+        "/api/v1/auth/mfa/confirm", headers=bearer(token), json={**PASSWORD, "otp": totp.now()}
+    )
+    assert done.status_code == 200
+    assert (await _mfa_state(app))[0] is True
+
+
+async def test_wrong_passwords_at_enrolment_are_throttled(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    """A stolen token cannot guess the password through the enrolment routes either."""
+    token = (await login(client, "alice")).json()["access_token"]
+    statuses = [
+        (
+            await client.post(
+                "/api/v1/auth/mfa/setup", headers=bearer(token), json={"password": f"guess {i}"}
+            )
+        ).status_code
+        for i in range(7)
+    ]
+    assert statuses[:5] == [400] * 5
+    assert 429 in statuses[5:]
+
+
+async def test_turning_mfa_on_ends_the_other_sessions(
+    client: httpx.AsyncClient, alice: User
+) -> None:
+    """ASVS 7.4.3: a session opened before the second factor existed (perhaps the attacker's)
+    ends when MFA is turned on; the one that turned it on goes on."""
+    here = (await login(client, "alice")).json()["access_token"]
+    elsewhere = (await login(client, "alice")).json()["access_token"]
+    assert (await client.get("/api/v1/auth/me", headers=bearer(elsewhere))).status_code == 200
+    await _enrol(client, here)
+    assert (await client.get("/api/v1/auth/me", headers=bearer(here))).status_code == 200
+    gone = await client.get("/api/v1/auth/me", headers=bearer(elsewhere))
+    assert gone.status_code == 401

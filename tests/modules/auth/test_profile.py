@@ -131,3 +131,76 @@ async def test_me_menus_is_the_tree_of_granted_pages(
     tree = (await client.get("/api/v1/auth/me/menus", headers=bearer(token))).json()["data"]
     assert [node["title"] for node in tree] == ["System"]
     assert [child["title"] for child in tree[0]["children"]] == ["Users"]
+
+
+UNSAFE_NAMES = [
+    "Alice\nFAKE LOG LINE",
+    "\x1b[31mAlice\x1b[0m",
+    "Ali\x00ce",
+    "Alice\u202eecilA",
+    "Alice\u2066x\u2069",
+    "Alice\u2028B",
+]
+
+
+async def test_profile_name_is_checked_like_the_users_api(
+    client: httpx.AsyncClient, alice: User, app: FastAPI
+) -> None:
+    """SECURITY.md §1.4 (ASVS 2.2.1, 16.4.1): `PATCH /auth/me` refuses what the admin API
+    refuses -- new lines, ANSI escapes, NUL, bidi overrides and isolates, line separators in
+    the name (422 naming `name`, nothing stored) -- and `name: null` is a 422, not a 409."""
+    token = await _access(client)
+    for name in [*UNSAFE_NAMES, None, "", "x" * 65]:
+        response = await client.patch("/api/v1/auth/me", headers=bearer(token), json={"name": name})
+        assert response.status_code == 422, (name, response.text)
+        assert [e["field"] for e in response.json()["errors"]] == ["name"], name
+    async with app.state.sessionmaker() as db:
+        stored = await db.get(User, alice.id)
+        assert stored is not None and stored.name == "Alice"
+    # Surrounding whitespace is trimmed, not refused; what a person writes is kept.
+    for name, kept in (
+        ("  Ålice Bø \n", "Ålice Bø"),
+        ("李 小龍", "李 小龍"),
+        ("👩‍💻 Alice", "👩‍💻 Alice"),
+    ):
+        ok = await client.patch("/api/v1/auth/me", headers=bearer(token), json={"name": name})
+        assert ok.status_code == 200, (name, ok.text)
+        assert ok.json()["data"]["name"] == kept
+
+
+async def test_profile_email_and_phone_follow_the_users_api(
+    client: httpx.AsyncClient, alice: User, app: FastAPI
+) -> None:
+    """The same email and phone rules as `PATCH /system/users/{id}`; null or "" clears them;
+    another user's email (in any case) is a 409 naming `email`."""
+    async with app.state.sessionmaker() as db, db.begin():
+        await create_user(db, username="bob", email="bob@example.com")
+    token = await _access(client)
+    for field, value in (
+        ("email", "not an email"),
+        ("email", "a\u202e@example.com"),
+        ("phone", "12\n34"),
+    ):
+        response = await client.patch("/api/v1/auth/me", headers=bearer(token), json={field: value})
+        assert response.status_code == 422, (field, value)
+        assert response.json()["errors"][0]["field"] == field
+    taken = await client.patch(
+        "/api/v1/auth/me", headers=bearer(token), json={"email": "BOB@example.com"}
+    )
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["errors"][0]["field"] == "email"
+    set_both = await client.patch(
+        "/api/v1/auth/me",
+        headers=bearer(token),
+        json={"email": "alice.b@example.com", "phone": "+49 30 1234"},
+    )
+    assert set_both.status_code == 200
+    assert (set_both.json()["data"]["email"], set_both.json()["data"]["phone"]) == (
+        "alice.b@example.com",
+        "+49 30 1234",
+    )
+    cleared = await client.patch(
+        "/api/v1/auth/me", headers=bearer(token), json={"email": None, "phone": ""}
+    )
+    assert cleared.status_code == 200
+    assert (cleared.json()["data"]["email"], cleared.json()["data"]["phone"]) == (None, None)

@@ -132,7 +132,9 @@ async def test_bad_list_parameters_are_422(
     ("overrides", "field"),
     [
         ({"name": "x" * 101}, "name"),
+        ({"name": "\u202e"}, "name"),
         ({"description": "x" * 501}, "description"),
+        ({"description": "\u202e"}, "description"),
         ({"id": 5}, "id"),
         ({"unknown_field": 1}, "unknown_field"),
     ],

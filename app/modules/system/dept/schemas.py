@@ -15,13 +15,15 @@ from pydantic import (
 )
 
 from app.core.concurrency import ExpectedVersion
-from app.core.schemas import blank_to_none
+from app.core.schemas import DisplayText, blank_to_none
 
 MAX_ID = 2**63 - 1
 
 Status = Literal["active", "disabled"]
 DeptId = Annotated[int, Field(ge=1, le=MAX_ID)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Name = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+]
 # Codes are compared case-insensitively (MySQL's collation does so anyway), so they are
 # unique the same way on every database.
 Code = Annotated[
@@ -34,7 +36,7 @@ Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 Leader = Annotated[
-    Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None,
+    DisplayText[Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]] | None,
     BeforeValidator(blank_to_none),
 ]
 Phone = Annotated[
@@ -46,11 +48,13 @@ Phone = Annotated[
     BeforeValidator(blank_to_none),
 ]
 Email = Annotated[
-    Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-        ),
+    DisplayText[
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, max_length=255, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+            ),
+        ]
     ]
     | None,
     BeforeValidator(blank_to_none),

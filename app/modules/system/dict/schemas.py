@@ -16,6 +16,8 @@ from pydantic import (
     field_validator,
 )
 
+from app.core.schemas import DisplayText
+
 MAX_ID = 2**63 - 1
 
 Status = Literal["active", "disabled"]
@@ -24,14 +26,18 @@ Status = Literal["active", "disabled"]
 TYPE_CODE_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,99}$"
 TYPE_CODE_RE = re.compile(TYPE_CODE_PATTERN)
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+]
 TypeCode = Annotated[
     str,
     StringConstraints(
         strip_whitespace=True, min_length=1, max_length=100, pattern=TYPE_CODE_PATTERN
     ),
 ]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Label = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+]
 Value = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 

@@ -25,6 +25,7 @@ from app.modules.auth.deps import require
 from app.modules.system.login_log import repository as repo
 from app.modules.system.login_log.models import LoginLog
 from app.modules.system.login_log.schemas import LoginLogRead
+from app.modules.system.operation_log import clearing
 from app.modules.system.operation_log.schemas import ClearResult
 from app.modules.system.permissions import LOGIN_LOG_CLEAR, LOGIN_LOG_EXPORT, LOGIN_LOG_LIST
 
@@ -124,5 +125,5 @@ async def clear_login_logs(
     db: SessionDep,
     before: datetime | None = None,
 ) -> Envelope[ClearResult]:
-    """Delete entries (all, or those older than `before`)."""
-    return ok(ClearResult(deleted=await repo.clear(db, before)))
+    """Delete entries (all, or those older than `before`); the clearing itself is recorded."""
+    return ok(ClearResult(deleted=await clearing.clear_login_log(db, before)))

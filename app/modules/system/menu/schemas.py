@@ -17,14 +17,16 @@ from pydantic import (
 
 from app.core.access import GRANT_PATTERN
 from app.core.concurrency import ExpectedVersion
-from app.core.schemas import blank_to_none
+from app.core.schemas import DisplayText, blank_to_none
 
 MAX_ID = 2**63 - 1
 
 Status = Literal["active", "disabled"]
 MenuType = Literal["directory", "menu", "button"]
 MenuId = Annotated[int, Field(ge=1, le=MAX_ID)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Title = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+]
 Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 
 # `module:resource:action` as the registry declares codes, or a wildcard grant

@@ -7,13 +7,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.core.schemas import DisplayText
+
 MAX_ID = 2**63 - 1
 # Raw HTML accepted in a request; the sanitised result must also fit the column (see service).
 MAX_CONTENT_CHARS = 100_000
 
 NoticeType = Literal["notice", "announcement"]
 NoticeStatus = Literal["draft", "published"]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+]
 Content = Annotated[str, Field(max_length=MAX_CONTENT_CHARS)]
 
 

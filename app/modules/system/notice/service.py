@@ -4,6 +4,14 @@ Content is cleaned with `nh3` (ammonia) on every create and update: it parses th
 like a browser would and keeps only an allow-list of tags and attributes, so `<script>`,
 `<style>`, `<iframe>`, event handlers (`on*=`) and `javascript:`/`data:` URLs never reach
 storage, however they are spelled or encoded.
+
+Links may point anywhere over http(s) or mailto: (a reader chooses to follow them). Images load
+by themselves when a notice is shown, so an image from elsewhere is a tracking pixel, or a
+probe of internal addresses from every reader's browser: an `<img>` keeps its `src` only when
+it is this API's own file content route, `/api/v1/files/{id}/content` (relative, so it loads
+from whichever host serves the console). Absolute URLs, protocol-relative `//host/...`, other
+paths and `data:` URLs (they would carry the image, up to the content limit, inside every
+notice) are removed; upload the image as a file instead.
 """
 
 from __future__ import annotations
@@ -48,15 +56,16 @@ DROPPED_WITH_CONTENT = frozenset(
 LINK_REL = "noopener noreferrer"
 
 _LINK_URL = re.compile(r"^(https?://|mailto:)", re.IGNORECASE)
-_IMAGE_URL = re.compile(r"^https?://", re.IGNORECASE)
+# The files module's content route, with an id of at most 19 digits (`app.core.schemas.MAX_ID`).
+IMAGE_PATH = re.compile(r"^/api/v1/files/[1-9][0-9]{0,18}/content$")
 
 
 def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
-    """Absolute http(s) URLs only (plus mailto: on links); relative and other schemes go."""
+    """Links: absolute http(s) and mailto: only. Images: this API's file content route only."""
     if tag == "a" and attribute == "href":
         return value if _LINK_URL.match(value.strip()) else None
     if tag == "img" and attribute == "src":
-        return value if _IMAGE_URL.match(value.strip()) else None
+        return value if IMAGE_PATH.fullmatch(value) else None
     return value
 
 
@@ -69,7 +78,8 @@ def sanitize_html(html: str) -> str:
         attributes={tag: set(names) for tag, names in ALLOWED_ATTRIBUTES.items()},
         attribute_filter=_filter_attribute,
         url_schemes={"http", "https", "mailto"},
-        url_relative="deny",
+        # Relative URLs reach the filter, which keeps only the file content route (images).
+        url_relative="pass_through",
         link_rel=LINK_REL,
         strip_comments=True,
     )

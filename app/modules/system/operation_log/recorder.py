@@ -3,6 +3,11 @@
 Plain ASGI middleware: it keeps a bounded copy of the request body as the app reads it, waits
 for the response status, and hands one record to a `BatchWriter` -- no database work on the
 request path. Secrets are masked by key name at any depth before anything is kept.
+
+Only a signed-in caller's request that was not refused keeps its body. An anonymous request
+(no principal: also every 401) or a denied one (401/403) keeps the body's size alone, and its
+query string only while short: anyone can send those, so what they store must stay small
+whatever the client sends (SECURITY.md §2 API4).
 """
 
 from __future__ import annotations
@@ -26,18 +31,21 @@ from app.modules.system.operation_log.models import OperationLog
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WRITER_STATE = "operation_log_writer"
+DENIED = frozenset({401, 403})
+# A query string longer than this (bytes) is stored as its size only, like an oversized body.
+MAX_QUERY_BYTES = 1024
 
 
 def is_recorded(method: str, path: str, status: int) -> bool:
     """Mutations, exports and denials are recorded; ordinary reads are not."""
-    return method in MUTATING or status in (401, 403) or path.rstrip("/").endswith("/export")
+    return method in MUTATING or status in DENIED or path.rstrip("/").endswith("/export")
 
 
-def _masked_body(raw: bytes, content_type: str, limit: int) -> Any:
-    if not raw:
+def _masked_body(raw: bytes, size: int, content_type: str, limit: int) -> Any:
+    if not size:
         return None
-    if len(raw) > limit:
-        return {"_omitted": f"{len(raw)} bytes"}
+    if size > limit:
+        return {"_omitted": f"{size} bytes"}
     try:
         if content_type.startswith("application/json"):
             return mask_secrets(orjson.loads(raw))
@@ -46,6 +54,19 @@ def _masked_body(raw: bytes, content_type: str, limit: int) -> Any:
     except (orjson.JSONDecodeError, UnicodeDecodeError):
         return {"_unparsed": f"{len(raw)} bytes"}
     return {"_content_type": content_type.split(";")[0][:100], "_size": len(raw)}
+
+
+def _withheld_body(size: int, why: str) -> Any:
+    """What an anonymous or denied request keeps of its body: the size, never the content."""
+    return {"_withheld": why, "_size": size} if size else None
+
+
+def _masked_query(raw: bytes) -> Any:
+    if not raw:
+        return None
+    if len(raw) > MAX_QUERY_BYTES:
+        return {"_omitted": f"{len(raw)} bytes"}
+    return mask_secrets(dict(parse_qsl(raw.decode("latin-1")))) or None
 
 
 def _error_message(raw: bytes) -> str | None:
@@ -87,14 +108,17 @@ class OperationLogMiddleware:
         limit = settings.audit_max_body_bytes
         method: str = scope["method"]
         body = bytearray()
+        received = 0  # every body byte, kept or not
         response_head = bytearray()
         status = 500
         start = time.perf_counter()
 
         async def receive_wrapper() -> Message:
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request" and method in MUTATING:
                 chunk = message.get("body", b"")
+                received += len(chunk)
                 if len(body) <= limit:  # keep at most limit+1 bytes: enough to know it's over
                     body.extend(chunk[: limit + 1 - len(body)])
             return message
@@ -118,7 +142,14 @@ class OperationLogMiddleware:
             if is_recorded(method, path, status):
                 writer.submit(
                     self._record(
-                        scope, method, path, status, bytes(body), bytes(response_head), start, limit
+                        scope,
+                        method,
+                        path,
+                        status,
+                        (bytes(body), received),
+                        bytes(response_head),
+                        start,
+                        limit,
                     )
                 )
 
@@ -128,7 +159,7 @@ class OperationLogMiddleware:
         method: str,
         path: str,
         status: int,
-        body: bytes,
+        body: tuple[bytes, int],
         response_head: bytes,
         start: float,
         limit: int,
@@ -137,7 +168,13 @@ class OperationLogMiddleware:
         template, module, action = _route_info(scope)
         state = scope.get("state") or {}
         principal = state.get("principal")
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        raw_body, size = body
+        if status in DENIED:
+            stored_body = _withheld_body(size, "denied")
+        elif principal is None:
+            stored_body = _withheld_body(size, "anonymous")
+        else:
+            stored_body = _masked_body(raw_body, size, headers.get("content-type", ""), limit)
         return {
             "request_id": current_request_id(),
             "user_id": principal.user_id if principal else user_id_var.get(),
@@ -147,8 +184,8 @@ class OperationLogMiddleware:
             "method": method,
             "route": template,
             "path": path[:1024],
-            "query": mask_secrets(query) if query else None,
-            "body": _masked_body(body, headers.get("content-type", ""), limit),
+            "query": _masked_query(scope.get("query_string", b"")),
+            "body": stored_body,
             "status_code": status,
             "success": status < 400,
             "error_message": _error_message(response_head) if status >= 400 else None,

@@ -55,12 +55,16 @@ async def changes_for(db: AsyncSession, request_id: str | None) -> Sequence[Chan
     return rows.scalars().all()
 
 
-async def clear(db: AsyncSession, before: datetime | None) -> int:
+async def clear(db: AsyncSession, before: datetime | None) -> tuple[int, int]:
+    """Delete operation and change rows (all, or created before `before`); their counts."""
     stmt = delete(OperationLog)
     changes = delete(ChangeLog)
     if before is not None:
         stmt = stmt.where(OperationLog.created_at < before)
         changes = changes.where(ChangeLog.created_at < before)
     result = await db.execute(stmt)
-    await db.execute(changes)
-    return int(getattr(result, "rowcount", 0) or 0)
+    changed = await db.execute(changes)
+    return (
+        int(getattr(result, "rowcount", 0) or 0),
+        int(getattr(changed, "rowcount", 0) or 0),
+    )

@@ -23,6 +23,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import MAX_ID
 from app.modules.auth.deps import require
+from app.modules.system.operation_log import clearing
 from app.modules.system.operation_log import repository as repo
 from app.modules.system.operation_log.models import OperationLog
 from app.modules.system.operation_log.schemas import (
@@ -168,4 +169,4 @@ async def clear_operation_logs(
     before: datetime | None = None,
 ) -> Envelope[ClearResult]:
     """Delete entries (all, or those older than `before`); the clearing itself is recorded."""
-    return ok(ClearResult(deleted=await repo.clear(db, before)))
+    return ok(ClearResult(deleted=await clearing.clear_operation_log(db, before)))

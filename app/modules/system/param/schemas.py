@@ -27,7 +27,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.schemas import Remark
+from app.core.schemas import DisplayText, Remark
 
 MAX_ID = 2**63 - 1
 
@@ -37,7 +37,9 @@ KEY_PATTERN = r"^[a-z][a-z0-9_.-]{1,99}$"
 MAX_VALUE_LENGTH = 16_000
 
 Key = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100, pattern=KEY_PATTERN)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+]
 Value = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_VALUE_LENGTH)]
 
 

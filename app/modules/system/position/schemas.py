@@ -13,12 +13,14 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.schemas import Remark
+from app.core.schemas import DisplayText, Remark
 
 MAX_ID = 2**63 - 1
 
 Status = Literal["active", "disabled"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Name = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+]
 # Compared case-insensitively, so codes are unique the same way on every database.
 Code = Annotated[
     str,

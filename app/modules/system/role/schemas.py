@@ -16,17 +16,15 @@ from pydantic import (
 )
 
 from app.core.concurrency import ExpectedVersion
+from app.core.schemas import DisplayText
 
 MAX_ID = 2**63 - 1
 MAX_LINKS = 1000
 
 Status = Literal["active", "disabled"]
 DataScope = Literal["all", "custom", "dept", "dept_and_children", "self"]
-Name = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
-    ),
+Name = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ]
 # Compared case-insensitively, so codes are unique the same way on every database.
 Code = Annotated[

@@ -63,7 +63,7 @@ class TargetOutranksCaller(PermissionDenied):
 
 class SelfManagement(PermissionDenied):
     default_message = "You cannot change your own roles, department or status, reset your own \
-password or delete yourself here: use your profile to edit yourself"
+password or MFA or delete yourself here: use your profile to edit yourself"
 
 
 class LastSuperuser(Conflict):

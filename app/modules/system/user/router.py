@@ -22,6 +22,7 @@ from app.modules.system.permissions import (
     USER_IMPORT,
     USER_LIST,
     USER_READ,
+    USER_RESET_MFA,
     USER_RESET_PASSWORD,
     USER_UPDATE,
 )
@@ -210,3 +211,15 @@ async def reset_user_password(
     """Give a user a generated one-time password (shown once) and end their sessions."""
     result = await service.reset_password(db, cache, hasher, principal, user_id)
     return ok(result)
+
+
+@router.delete("/{user_id}/mfa", status_code=204, responses=error_responses(401, 403, 404, 422))
+async def reset_user_mfa(
+    principal: Annotated[Principal, Depends(require(USER_RESET_MFA))],
+    db: SessionDep,
+    cache: CacheDep,
+    user_id: UserIdPath,
+) -> Response:
+    """Turn a user's MFA off (lost authenticator) and end their sessions; they enrol again."""
+    await service.reset_mfa(db, cache, principal, user_id)
+    return Response(status_code=204)

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from app.core.concurrency import ExpectedVersion
-from app.core.schemas import Remark, blank_to_none
+from app.core.schemas import DisplayText, Remark, blank_to_none
 
 MAX_ID = 2**63 - 1
 MAX_LINKS = 100
@@ -39,22 +39,22 @@ Username = Annotated[
         strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$"
     ),
 ]
-# No control characters: names end up in logs, CSV exports and e-mails.
-Name = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$"
-    ),
+# No control or bidi characters (DisplayText): names end up in logs, CSV exports, e-mails
+# and the console. The profile (`PATCH /auth/me`) uses these same types.
+Name = DisplayText[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ]
 
 
 # A plain pattern: pydantic's EmailStr needs the email-validator package.
 Email = Annotated[
-    Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True, max_length=255, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
-        ),
+    DisplayText[
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, max_length=255, pattern=r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+            ),
+        ]
     ]
     | None,
     BeforeValidator(blank_to_none),

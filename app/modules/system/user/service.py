@@ -6,16 +6,17 @@ Rules (SECURITY.md §0 #3, #4, #8; ASVS 8.2.1-8.2.3, 8.3.2, 7.4.2, 6.4.1):
   absent from lists and exports; list and export share one query.
 - Nobody grants what they do not hold: a non-superuser can only give a user roles whose
   permission codes they hold and whose data scope (for that user) lies inside their own.
-- A non-superuser can only manage (edit, reset, disable, delete) a user whose roles are
-  within their own power by the same measure (otherwise a password reset would hand them a
-  stronger account); only a superuser manages a superuser. `is_superuser` is never settable.
-- Nobody changes their own roles, department or status, resets their own password or deletes
-  themselves here: that is the profile's job (which asks for the current password).
+- A non-superuser can only manage (edit, reset the password or MFA, disable, delete) a user
+  whose roles are within their own power by the same measure (otherwise a password reset
+  would hand them a stronger account); only a superuser manages a superuser.
+  `is_superuser` is never settable.
+- Nobody changes their own roles, department or status, resets their own password or MFA or
+  deletes themselves here: that is the profile's job (which asks for the current password).
 - The last active superuser cannot be disabled or deleted.
 - A department outside the caller's data scope cannot be assigned (403 naming `dept_id`; a
   department that does not exist is a 422).
 - Changes to a user's roles, department or status apply on their next request; disabling,
-  deleting or resetting the password of a user ends all their sessions at once.
+  deleting or resetting the password or the MFA of a user ends all their sessions at once.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from app.core.database import utcnow
 from app.core.excel import csv_text
 from app.core.pagination import Page, PageParams, paginate_rows
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
-from app.modules.auth import authz, sessions
+from app.modules.auth import authz, mfa, sessions
 from app.modules.system.operation_log.changes import record_change
 from app.modules.system.role import service as role_service
 from app.modules.system.role.exceptions import GrantNotHeld, ScopeNotHeld
@@ -396,6 +397,34 @@ async def reset_password(
     await sessions.revoke_user_sessions(db, cache, user.id, reason="password_reset", now=utcnow())
     await authz.invalidate_user(cache, user.id, db)
     return PasswordResetRead(password=password)
+
+
+async def reset_mfa(db: AsyncSession, cache: Cache, principal: Principal, user_id: int) -> None:
+    """Turn a user's MFA off (seed, pending seed and recovery codes gone) for a user who lost
+    their authenticator, and end every session of theirs: they sign in with their password
+    alone and enrol again (ASVS 6.5.6). The same rules as editing them; never oneself (turning
+    your own MFA off needs your password and a code, in your profile). Nothing to reset is
+    not an error, and changes nothing."""
+    user = await _load_target(db, principal, user_id)
+    if user.id == principal.user_id:
+        raise SelfManagement()
+    if not user.mfa_enabled and user.mfa_secret is None:
+        return
+    await record_change(
+        db,
+        entity="user",
+        entity_id=user.id,
+        action="update",
+        before={
+            "mfa_enabled": user.mfa_enabled,
+            "mfa_factor": "(enrolled)" if user.mfa_enabled else "(setup pending)",
+        },
+        after={"mfa_enabled": False, "mfa_factor": "(reset)"},
+    )
+    await mfa.disable(db, user)
+    await db.flush()
+    await sessions.revoke_user_sessions(db, cache, user.id, reason="mfa_reset", now=utcnow())
+    await authz.invalidate_user(cache, user.id, db)
 
 
 # --------------------------------------------------------------------------- exporting --

@@ -52,7 +52,7 @@ async def test_attempts_outcomes_and_client_details(
     assert summary == [
         ("login", True, None, "alice"),
         ("login", False, "bad_credentials", "alice"),
-        ("login", False, "bad_credentials", "ghost"),
+        ("login", False, "bad_credentials", None),  # not an account: no name (issue 13a)
         ("logout", True, None, "alice"),
     ]
     first = events[0]

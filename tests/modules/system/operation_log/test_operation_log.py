@@ -109,9 +109,14 @@ async def test_no_secret_reaches_the_log_from_auth_flows(
         await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     ).json()
     bearer = {"Authorization": f"Bearer {refreshed['access_token']}"}
-    setup = (await client.post("/api/v1/auth/mfa/setup", headers=bearer)).json()["data"]
+    password = {"password": DEFAULT_PASSWORD}
+    setup = (await client.post("/api/v1/auth/mfa/setup", headers=bearer, json=password)).json()[
+        "data"
+    ]
     code = pyotp.TOTP(setup["secret"]).now()
-    confirm = await client.post("/api/v1/auth/mfa/confirm", headers=bearer, json={"otp": code})
+    confirm = await client.post(
+        "/api/v1/auth/mfa/confirm", headers=bearer, json={**password, "otp": code}
+    )
     recovery = confirm.json()["data"]["recovery_codes"]
     await client.put(
         "/api/v1/auth/me/password",

@@ -20,6 +20,7 @@ from app.modules.system.permissions import (
     USER_EXPORT,
     USER_LIST,
     USER_READ,
+    USER_RESET_MFA,
     USER_RESET_PASSWORD,
     USER_UPDATE,
 )
@@ -324,6 +325,7 @@ ROUTES = [
     ("PATCH", f"{USERS}/{{id}}", USER_UPDATE),
     ("DELETE", f"{USERS}/{{id}}", USER_DELETE),
     ("POST", f"{USERS}/{{id}}/reset-password", USER_RESET_PASSWORD),
+    ("DELETE", f"{USERS}/{{id}}/mfa", USER_RESET_MFA),
 ]
 
 

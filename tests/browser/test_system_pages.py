@@ -375,3 +375,30 @@ def test_profile_sign_out_of_another_own_session(page: Page, console_server: Con
     gone = httpx.get(f"{console_server.base}/api/v1/auth/me", headers=other, timeout=30)
     assert gone.status_code == 401
     assert_clean(page, seen)
+
+
+def test_forced_mfa_enrolment_after_a_reload_asks_the_password(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    """MFA set-up re-authenticates: after a reload the password just typed is gone from memory,
+    so the enrolment step asks for it before it fetches the QR code."""
+    seen = watch(page)
+    seen.allowed.append(REFUSED)
+    username = new_user(console_server, permissions=["system:position:list"], require_mfa=True)
+    sign_in(page, console_server, username, DEFAULT_PASSWORD)
+    expect(page.get_by_test_id("mfa-secret")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("enrol-start")).to_be_visible()
+    page.locator("input[name=enrol_password]").fill("not my password")
+    page.get_by_test_id("enrol-start").click()
+    expect(page.locator(".el-form-item__error")).to_contain_text("incorrect")
+    page.locator("input[name=enrol_password]").fill(DEFAULT_PASSWORD)
+    page.get_by_test_id("enrol-start").click()
+    secret = page.get_by_test_id("mfa-secret")
+    expect(secret).to_be_visible()
+    page.locator("input[name=enrol_otp]").fill(pyotp.TOTP(secret.text_content() or "").now())
+    page.get_by_test_id("enrol-submit").click()
+    expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+    page.get_by_test_id("recovery-done").click()
+    signed_in(page)
+    assert_clean(page, seen)

@@ -141,11 +141,16 @@ def test_captcha_when_the_server_asks_then_lockout(
 def enable_mfa(server: ConsoleServer, username: str) -> str:
     """Turn MFA on for `username` through the API; returns the TOTP secret."""
     headers = api_login(server, username, DEFAULT_PASSWORD)
-    setup = httpx.post(f"{server.base}/api/v1/auth/mfa/setup", headers=headers, timeout=30)
+    setup = httpx.post(
+        f"{server.base}/api/v1/auth/mfa/setup",
+        json={"password": DEFAULT_PASSWORD},
+        headers=headers,
+        timeout=30,
+    )
     secret = setup.json()["data"]["secret"]
     confirm = httpx.post(
         f"{server.base}/api/v1/auth/mfa/confirm",
-        json={"otp": pyotp.TOTP(secret).now()},
+        json={"password": DEFAULT_PASSWORD, "otp": pyotp.TOTP(secret).now()},
         headers=headers,
         timeout=30,
     )

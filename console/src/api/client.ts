@@ -55,12 +55,23 @@ function withToken(request: Request): Request {
   return request
 }
 
+/** A 401 that names a field (a wrong `otp` when re-authenticating) is about that value, not
+ * about the token: refreshing and sending it again would spend another guess and sign out. */
+async function namesAField(response: Response): Promise<boolean> {
+  try {
+    const body = (await response.clone().json()) as { errors?: { field?: string | null }[] }
+    return Array.isArray(body.errors) && body.errors.some((problem) => Boolean(problem.field))
+  } catch {
+    return false
+  }
+}
+
 async function authFetch(input: Request): Promise<Response> {
   const path = new URL(input.url).pathname
   if (NO_RETRY.includes(path)) return fetch(input)
   const copy = input.clone()
   const response = await fetch(withToken(input))
-  if (response.status !== 401) return response
+  if (response.status !== 401 || (await namesAField(response))) return response
   if (await refreshTokens()) {
     const retried = await fetch(withToken(copy))
     if (retried.status !== 401) return retried

@@ -156,6 +156,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/system/users/{user_id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Turn a user's MFA off (lost authenticator) and end their sessions; they enrol again
+         * @description Turn a user's MFA off (lost authenticator) and end their sessions; they enrol again.
+         */
+        delete: operations["users-reset-mfa"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/system/roles": {
         parameters: {
             query?: never;
@@ -483,8 +503,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Delete entries (all, or those older than `before`)
-         * @description Delete entries (all, or those older than `before`).
+         * Delete entries (all, or those older than `before`); the clearing itself is recorded
+         * @description Delete entries (all, or those older than `before`); the clearing itself is recorded.
          */
         delete: operations["login-log-clear"];
         options?: never;
@@ -994,8 +1014,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Begin TOTP enrolment: a new seed as an otpauth URI and QR code (shown once)
-         * @description Begin TOTP enrolment: a new seed as an otpauth URI and QR code (shown once).
+         * Begin TOTP enrolment (needs the password): a new seed as an otpauth URI and QR code
+         * @description Begin TOTP enrolment (needs the password): a new seed as an otpauth URI and QR code.
          */
         post: operations["auth-start-mfa-setup"];
         delete?: never;
@@ -1014,8 +1034,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Turn MFA on with a first code; returns 10 single-use recovery codes (shown once)
-         * @description Turn MFA on with a first code; returns 10 single-use recovery codes (shown once).
+         * Turn MFA on with the password and a first code; the caller's other sessions end
+         * @description Turn MFA on with the password and a first code; the caller's other sessions end.
+         *     Returns 10 single-use recovery codes (shown once).
          */
         post: operations["auth-confirm-mfa-setup"];
         delete?: never;
@@ -3580,8 +3601,16 @@ export interface components {
             /** Version */
             version?: number | null;
         };
-        /** MfaCode */
-        MfaCode: {
+        /**
+         * MfaConfirm
+         * @description The current password again, and a first code from the new authenticator.
+         */
+        MfaConfirm: {
+            /**
+             * Password
+             * @description The current password
+             */
+            password: string;
             /**
              * Otp
              * @description A code from the authenticator
@@ -3600,6 +3629,18 @@ export interface components {
              * @description A code from the authenticator, or a recovery code
              */
             otp: string;
+        };
+        /**
+         * MfaSetup
+         * @description Enrolment re-authenticates (ASVS 7.5.1): an access token alone, stolen for its 15
+         *     minutes, must not bind the attacker's authenticator to the account.
+         */
+        MfaSetup: {
+            /**
+             * Password
+             * @description The current password
+             */
+            password: string;
         };
         /** MfaSetupRead */
         MfaSetupRead: {
@@ -4138,6 +4179,9 @@ export interface components {
         /**
          * ProfileUpdate
          * @description Only these fields are the caller's to change; roles, status and the like are not.
+         *     They are the field types of the users API (`UserUpdate`), so the profile accepts nothing
+         *     an administrator could not store: no control or bidi characters in the name, and `name`
+         *     may not be null (`email` and `phone` may: they clear).
          */
         ProfileUpdate: {
             /** Name */
@@ -4418,6 +4462,12 @@ export interface components {
             args_schema: {
                 [key: string]: unknown;
             };
+            /**
+             * Permissions
+             * @description Permission codes needed to create, edit or run a job of this target
+             * @default []
+             */
+            permissions: string[];
         };
         /**
          * TokenResponse
@@ -5157,6 +5207,62 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Envelope_PasswordResetRead_"];
                 };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    "users-reset-mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Unauthorized */
             401: {
@@ -8683,6 +8789,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     "auth-list-my-sessions": {
@@ -8768,7 +8883,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaSetup"];
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -8777,6 +8896,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_MfaSetupRead_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Unauthorized */
@@ -8790,6 +8918,24 @@ export interface operations {
             };
             /** @description Conflict */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -8808,7 +8954,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["MfaCode"];
+                "application/json": components["schemas"]["MfaConfirm"];
             };
         };
         responses: {
@@ -8819,6 +8965,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Envelope_RecoveryCodesRead_"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Unauthorized */
@@ -8839,13 +8994,13 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description Validation Error */
+            /** @description Unprocessable Entity */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Too Many Requests */
@@ -9847,13 +10002,23 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The file's bytes, as an attachment */
+            /** @description The file's bytes, as an attachment, in the media type of its kind */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/octet-stream": string;
+                    "application/pdf": string;
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": string;
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": string;
+                    "application/zip": string;
+                    "image/gif": string;
+                    "image/jpeg": string;
+                    "image/png": string;
+                    "image/webp": string;
+                    "text/csv": string;
+                    "text/plain": string;
                 };
             };
             /** @description Unauthorized */

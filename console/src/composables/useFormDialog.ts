@@ -68,7 +68,9 @@ export function useFormDialog<F extends object>(blank: () => F) {
       return true
     } catch (error) {
       if (!(error instanceof ApiError)) throw error
-      if (showFieldErrors(error)) {
+      // A stale `version` (type "stale") is no problem of a field the user can fix.
+      const stale = error.status === 409 && error.errors.some((problem) => problem.type === 'stale')
+      if (!stale && showFieldErrors(error)) {
         if (error.status === 409) ElMessage.warning(t('common.conflictField'))
         return false
       }

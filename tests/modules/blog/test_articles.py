@@ -178,6 +178,8 @@ async def test_the_list_shows_published_articles_and_own_drafts_newest_first(
         "total": 3,
         "page": 1,
         "page_size": 10,
+        "total_exact": True,
+        "next_cursor": None,
     }
     # Filters never widen what is visible: bob's drafts stay hidden from alice.
     hidden = await client.get(

@@ -36,7 +36,7 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def _lists(app: FastAPI) -> list[tuple[str, Any]]:
+def _lists(app: FastAPI) -> list[tuple[str | None, Any]]:
     return [
         (context.path, context.dependant)
         for context in iter_route_contexts(app.routes)

@@ -260,6 +260,12 @@ def _key_kind(expression: SortColumn) -> tuple[type, int] | None:
     return None
 
 
+def _unique(expression: SortColumn) -> bool:
+    """A NOT NULL column with a single-column unique constraint or index of its own."""
+    element = _element(expression)
+    return isinstance(element, Column) and not element.nullable and bool(element.unique)
+
+
 def _keyset(
     parsed: Sequence[tuple[SortColumn, bool]], key: SortColumn
 ) -> tuple[KeyPart, ...] | None:
@@ -271,8 +277,10 @@ def _keyset(
         if kind is None:
             return None
         parts.append(KeyPart(column, descending, kind[0], kind[1]))
-        if _element(column).compare(key_element):
-            return tuple(parts)  # the unique key already decides the order
+        if _element(column).compare(key_element) or _unique(column):
+            # A unique column already decides the order: ending the key there lets the
+            # database read its own unique index in order (MariaDB will not add `id` to it).
+            return tuple(parts)
     kind = _key_kind(key)
     assert kind is not None  # checked by `pagination()`
     last_descending = parsed[-1][1] if parsed else False

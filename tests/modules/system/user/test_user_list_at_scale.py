@@ -8,6 +8,8 @@ the whole table. `next_cursor` walks every row exactly once in the sort's order.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -150,3 +152,18 @@ async def test_a_small_list_counts_exactly(client: httpx.AsyncClient, app: FastA
     second = rest.json()["data"]
     assert len(second["items"]) == 11 and second["next_cursor"] is None
     assert (second["total"], second["total_exact"]) == (31, True)
+
+
+async def test_a_unique_sort_column_ends_the_cursor_key(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """`sort=username` pages on the unique username alone, so MariaDB reads the username
+    index in order (with `, id` appended it sorted all users: 1.4 s at 1M)."""
+    _, headers = await superuser(app)
+    await seed(app, lambda db: _bulk_users(db, None, "key", 30))
+    data = (
+        await client.get(USERS, params={"page_size": 5, "sort": "username"}, headers=headers)
+    ).json()["data"]
+    cursor = data["next_cursor"]
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    assert payload[1:] == ["username", [data["items"][-1]["username"]]]

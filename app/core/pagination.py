@@ -260,6 +260,12 @@ def _key_kind(expression: SortColumn) -> tuple[type, int] | None:
     return None
 
 
+def _unique(expression: SortColumn) -> bool:
+    """A NOT NULL column with a single-column unique constraint or index of its own."""
+    element = _element(expression)
+    return isinstance(element, Column) and not element.nullable and bool(element.unique)
+
+
 def _keyset(
     parsed: Sequence[tuple[SortColumn, bool]], key: SortColumn
 ) -> tuple[KeyPart, ...] | None:
@@ -271,8 +277,10 @@ def _keyset(
         if kind is None:
             return None
         parts.append(KeyPart(column, descending, kind[0], kind[1]))
-        if _element(column).compare(key_element):
-            return tuple(parts)  # the unique key already decides the order
+        if _element(column).compare(key_element) or _unique(column):
+            # A unique column already decides the order: ending the key there lets the
+            # database read its own unique index in order (MariaDB will not add `id` to it).
+            return tuple(parts)
     kind = _key_kind(key)
     assert kind is not None  # checked by `pagination()`
     last_descending = parsed[-1][1] if parsed else False
@@ -382,6 +390,23 @@ def _after(keyset: Sequence[KeyPart], values: Sequence[Any], dialect: str) -> Co
 
 
 # ------------------------------------------------------------------------------- dependency --
+@dataclass(frozen=True, slots=True)
+class ListDeclaration:
+    """What a list declared to `pagination()`; kept on the dependency as `.declaration` so a
+    test can walk the routes and check that every list bounds its count and pages by cursor."""
+
+    sortable: dict[str, SortColumn]
+    default: str
+    cursor_key: SortColumn | None
+    exact_count_limit: int | None
+
+
+def declaration_of(dependency: Callable[..., Any]) -> ListDeclaration | None:
+    """The `ListDeclaration` of a dependency made by `pagination()`, None for anything else."""
+    found = getattr(dependency, "declaration", None)
+    return found if isinstance(found, ListDeclaration) else None
+
+
 def pagination(
     *,
     sortable: Mapping[str, SortColumn],
@@ -405,6 +430,7 @@ def pagination(
         raise ValueError("cursor_key must be a non-null integer, string or datetime column")
     if exact_count_limit is not None and exact_count_limit < 1:
         raise ValueError("exact_count_limit must be at least 1")
+    declaration = ListDeclaration(dict(sortable), default, cursor_key, exact_count_limit)
     allowed = ", ".join(sorted(sortable))
     page_query = Query(1, ge=1, le=1_000_000, description="Page number, from 1")
     size_query = Query(
@@ -437,6 +463,7 @@ def pagination(
         ) -> PageParams:
             return build(page, page_size, sort, None)
 
+        dependency.declaration = declaration  # type: ignore[attr-defined]
         return dependency
 
     async def cursor_dependency(
@@ -452,6 +479,7 @@ def pagination(
     ) -> PageParams:
         return build(page, page_size, sort, cursor)
 
+    cursor_dependency.declaration = declaration  # type: ignore[attr-defined]
     return cursor_dependency
 
 
@@ -559,11 +587,14 @@ async def fetch_page(
     params: PageParams,
     *,
     tiebreaker: Sequence[SortColumn] = (),
+    whole_rows: bool = False,
 ) -> PageResult:
     """Read one page of `statement` (by OFFSET, or after the cursor) and count the matches.
 
     `tiebreaker` (usually the primary key) is appended to the ORDER BY so pages are stable;
-    a list with a `cursor_key` uses that instead. Items are the first column of each row.
+    a list with a `cursor_key` uses that instead. Items are the first column of each row, or
+    with `whole_rows` the rows themselves (a select of columns; a row may carry extra
+    `_page_key_<n>` columns after them).
     """
     total, exact = await count_rows(session, statement, params.exact_count_limit)
     if not params.keyset:
@@ -574,7 +605,8 @@ async def fetch_page(
             .limit(params.page_size)
             .offset(params.offset)
         )
-        items = list((await session.execute(page_stmt)).scalars().all())
+        result = await session.execute(page_stmt)
+        items = list(result.all()) if whole_rows else list(result.scalars().all())
         return PageResult(items, total, exact, None, params)
 
     keyset = params.keyset
@@ -598,7 +630,8 @@ async def fetch_page(
         else:
             values = tuple(last)[-len(keyset) :]
         next_cursor = encode_cursor(params.sort, values)
-    return PageResult([row[0] for row in rows], total, exact, next_cursor, params)
+    items = list(rows) if whole_rows else [row[0] for row in rows]
+    return PageResult(items, total, exact, next_cursor, params)
 
 
 def _attribute_key(expression: SortColumn) -> str:

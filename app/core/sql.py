@@ -43,6 +43,11 @@ class InValues(ColumnElement[bool]):
             None, sorted(set(values)), type_=self.column.type, expanding=True
         )
 
+    def self_group(self, against: Any = None) -> ColumnElement[Any]:
+        # Already a predicate: without this, a Boolean-typed element standing alone in a
+        # WHERE renders `(col IN (...)) = 1` on MariaDB/SQLite, which no index serves.
+        return self
+
 
 def in_values(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     return InValues(column, values)

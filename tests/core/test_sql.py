@@ -11,7 +11,8 @@ from unittest.mock import patch
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, select
+from sqlalchemy import Column, Integer, MetaData, Table, event, select
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.operators import ColumnOperators
@@ -98,3 +99,15 @@ def test_postgresql_gets_one_array_parameter_the_others_an_in_list(dialect: str)
         assert list(compiled.params.values()) == [[1, 2, 3]]
     else:
         assert " IN " in sql and "ANY" not in sql
+
+
+@pytest.mark.parametrize("dialect", [mysql.dialect(), sqlite.dialect(), postgresql.dialect()])  # type: ignore[no-untyped-call]
+def test_in_values_alone_in_a_where_is_a_plain_predicate(dialect: Any) -> None:
+    """`dept_id IN (...)` (the data-scope filter, the link lookups) must stay index-backed:
+    never `(dept_id IN (...)) = 1`, which MariaDB and SQLite answer with a full scan."""
+    table = Table("t_in_values", MetaData(), Column("id", Integer, primary_key=True))
+    alone = select(table.c.id).where(in_values(table.c.id, [1, 2]))
+    combined = select(table.c.id).where(in_values(table.c.id, [1]), table.c.id > 0)
+    for statement in (alone, combined):
+        sql = str(statement.compile(dialect=dialect))
+        assert "= 1" not in sql and "= true" not in sql.lower(), sql

@@ -31,3 +31,7 @@ class Article(TimestampMixin, Base):
 
     # Loaded explicitly (`selectinload(Article.author)`), never lazily: no N+1 can hide.
     author: Mapped[User] = relationship(lazy="raise")
+
+
+# Keyset order of the list (default and offered sorts; migration c3d9e1f0a7b2).
+Index("ix_blog_article_created_at_id", Article.created_at, Article.id)

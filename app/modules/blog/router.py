@@ -12,7 +12,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.core.access import Principal
 from app.core.database import SessionDep
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
@@ -35,6 +41,8 @@ articles_page = pagination(
         "id": Article.id,
     },
     default="-created_at",
+    cursor_key=Article.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 ArticleIdPath = Annotated[Id, Path()]
 SignedIn = Annotated[Principal, Depends(require())]
@@ -50,7 +58,7 @@ async def list_articles(
     ] = None,
     published: Annotated[bool | None, Query(description="Published or draft")] = None,
     author_id: Annotated[Id | None, Query(description="Written by")] = None,
-) -> Envelope[Page[ArticleRead]]:
+) -> Envelope[CursorPage[ArticleRead]]:
     """List the published articles and the caller's drafts, newest first."""
     statement = service.list_statement(
         principal,
@@ -59,8 +67,8 @@ async def list_articles(
         author_id=author_id,
     )
     # Newest first also among equal timestamps: the later id wins.
-    items, total = await paginate(db, statement, params, tiebreaker=[Article.id.desc()])
-    return ok(page_of(ArticleRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[Article.id.desc()])
+    return ok(result.as_page(ArticleRead))
 
 
 @router.get("/{article_id}", responses=error_responses(401, 403, 404, 422))

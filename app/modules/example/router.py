@@ -8,7 +8,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.core.access import Principal
 from app.core.database import SessionDep
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
@@ -34,6 +40,8 @@ examples_page = pagination(
         "updated_at": Example.updated_at,
     },
     default="-created_at",
+    cursor_key=Example.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 # A row id: plain digits, 1 to 2**63-1; `1_0` or `+1` is a 422 (docs/http.md).
 ExampleIdPath = Annotated[Id, Path()]
@@ -45,11 +53,11 @@ async def list_examples(
     db: SessionDep,
     params: Annotated[PageParams, Depends(examples_page)],
     name: Annotated[str | None, Query(max_length=100, description="Name contains")] = None,
-) -> Envelope[Page[ExampleRead]]:
+) -> Envelope[CursorPage[ExampleRead]]:
     """List examples (newest first unless `sort` says otherwise)."""
     statement = service.list_statement(name=name.strip() if name and name.strip() else None)
-    items, total = await paginate(db, statement, params, tiebreaker=[Example.id])
-    return ok(page_of(ExampleRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[Example.id])
+    return ok(result.as_page(ExampleRead))
 
 
 @router.get("/{example_id}", responses=error_responses(401, 403, 404, 422))

@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import SettingsDep
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id, pattern
 from app.modules.auth.deps import require
@@ -40,6 +46,8 @@ files_page = pagination(
         "id": StoredFile.id,
     },
     default="-created_at",
+    cursor_key=StoredFile.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 FileIdPath = Annotated[Id, Path()]
 
@@ -134,15 +142,15 @@ async def list_files(
             description="Extension",
         ),
     ] = None,
-) -> Envelope[Page[FileRead]]:
+) -> Envelope[CursorPage[FileRead]]:
     """List the files in the caller's data scope."""
     statement = service.list_statement(
         principal,
         name=name.strip() if name else None,
         extension=extension.lower() if extension else None,
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[StoredFile.id.desc()])
-    return ok(page_of(FileRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[StoredFile.id.desc()])
+    return ok(result.as_page(FileRead))
 
 
 @router.get("/{file_id}", responses=error_responses(401, 403, 404, 422))

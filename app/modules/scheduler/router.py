@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, accepted, created, error_responses, ok
 from app.core.schemas import Id, UtcDateTime, pattern
 from app.modules.auth.deps import require
@@ -53,6 +59,8 @@ jobs_page = pagination(
         "id": Job.id,
     },
     default="name",
+    cursor_key=Job.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 runs_page = pagination(
     sortable={
@@ -62,6 +70,8 @@ runs_page = pagination(
         "duration_ms": JobRun.duration_ms,
     },
     default="-id",
+    cursor_key=JobRun.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 
 
@@ -119,13 +129,13 @@ async def list_jobs(
     target: Annotated[str | None, Query(max_length=100)] = None,
     status: JobStatus | None = None,
     built_in: bool | None = None,
-) -> Envelope[Page[JobRead]]:
+) -> Envelope[CursorPage[JobRead]]:
     """List scheduled jobs."""
     statement = service.jobs_statement(
         name=name.strip() if name else None, target=target, status=status, built_in=built_in
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[Job.id])
-    return ok(page_of(JobRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[Job.id])
+    return ok(result.as_page(JobRead))
 
 
 @router.get("/jobs/{job_id}", responses=error_responses(401, 403, 404, 422))
@@ -221,7 +231,7 @@ async def list_runs(
     ] = None,
     scheduled_from: UtcDateTime | None = None,
     scheduled_to: UtcDateTime | None = None,
-) -> Envelope[Page[JobRunRead]]:
+) -> Envelope[CursorPage[JobRunRead]]:
     """The run history, newest first: status, times, duration, result or error, host and pid."""
     statement = service.runs_statement(
         job_id=job_id,
@@ -231,8 +241,8 @@ async def list_runs(
         scheduled_from=scheduled_from,
         scheduled_to=scheduled_to,
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[JobRun.id])
-    return ok(page_of(JobRunRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[JobRun.id])
+    return ok(result.as_page(JobRunRead))
 
 
 @router.get("/job-runs/{run_id}", responses=error_responses(401, 403, 404, 422))

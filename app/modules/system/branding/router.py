@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from app.core.access import public
-from app.core.responses import Envelope, error_responses, ok
+from app.core.responses import Envelope, ok
 from app.modules.system.branding.schemas import BrandingRead
 from app.modules.system.param.reader import params_for
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v1/system/branding", tags=["system: branding"])
 DEFAULT_SITE_NAME = "FastapiAdmin"
 
 
-@router.get("", dependencies=[Depends(public)], responses=error_responses(503))
+@router.get("", dependencies=[Depends(public)])
 async def get_branding(request: Request) -> Envelope[BrandingRead]:
     """Site name, logo, sign-in title and footer, from the `site.*` parameters."""
     params = params_for(request.app)

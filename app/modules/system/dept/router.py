@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
@@ -35,6 +41,8 @@ router = APIRouter(prefix="/api/v1/system/depts", tags=["system: depts"])
 depts_page = pagination(
     sortable={"sort": Dept.sort, "name": Dept.name, "created_at": Dept.created_at, "id": Dept.id},
     default="sort,id",
+    cursor_key=Dept.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 DeptIdPath = Annotated[Id, Path()]
 
@@ -48,7 +56,7 @@ async def list_depts(
     code: Annotated[str | None, Query(max_length=64, description="Exact code")] = None,
     status: Annotated[Status | None, Query()] = None,
     parent_id: Annotated[Id | None, Query()] = None,
-) -> Envelope[Page[DeptRead]]:
+) -> Envelope[CursorPage[DeptRead]]:
     """List the departments in the caller's data scope."""
     statement = service.list_statement(
         principal,
@@ -57,8 +65,8 @@ async def list_depts(
         status=status,
         parent_id=parent_id,
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[Dept.id])
-    return ok(page_of(DeptRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[Dept.id])
+    return ok(result.as_page(DeptRead))
 
 
 @router.get("/tree", responses=error_responses(401, 403, 422))

@@ -15,7 +15,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
@@ -53,6 +59,8 @@ types_page = pagination(
         "id": DictType.id,
     },
     default="code",
+    cursor_key=DictType.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 data_page = pagination(
     sortable={
@@ -66,6 +74,8 @@ data_page = pagination(
         "id": DictData.id,
     },
     default="type_code,sort",
+    cursor_key=DictData.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 IdPath = Annotated[Id, Path()]
 
@@ -85,13 +95,13 @@ async def list_dict_types(
     name: Annotated[str | None, Query(max_length=100, description="Name contains")] = None,
     code: Annotated[str | None, Query(max_length=100, description="Exact code")] = None,
     status: Annotated[Status | None, Query()] = None,
-) -> Envelope[Page[DictTypeRead]]:
+) -> Envelope[CursorPage[DictTypeRead]]:
     """List dictionary types."""
     statement = service.type_list_statement(
         name=_stripped(name), code=_stripped(code), status=status
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[DictType.id])
-    return ok(page_of(DictTypeRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[DictType.id])
+    return ok(result.as_page(DictTypeRead))
 
 
 @dict_type_router.get("/{type_id}", responses=error_responses(401, 403, 404, 422))
@@ -152,13 +162,13 @@ async def list_dict_data(
     type_code: Annotated[str | None, Query(max_length=100, description="Exact type code")] = None,
     label: Annotated[str | None, Query(max_length=100, description="Label contains")] = None,
     status: Annotated[Status | None, Query()] = None,
-) -> Envelope[Page[DictDataRead]]:
+) -> Envelope[CursorPage[DictDataRead]]:
     """List dictionary items."""
     statement = service.data_list_statement(
         type_code=_stripped(type_code), label=_stripped(label), status=status
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[DictData.id])
-    return ok(page_of(DictDataRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[DictData.id])
+    return ok(result.as_page(DictDataRead))
 
 
 @dict_data_router.get("/{data_id}", responses=error_responses(401, 403, 404, 422))

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
@@ -36,6 +42,8 @@ router = APIRouter(prefix="/api/v1/system/menus", tags=["system: menus"])
 menus_page = pagination(
     sortable={"sort": Menu.sort, "title": Menu.title, "created_at": Menu.created_at, "id": Menu.id},
     default="sort,id",
+    cursor_key=Menu.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 MenuIdPath = Annotated[Id, Path()]
 
@@ -49,13 +57,13 @@ async def list_menus(
     type: Annotated[MenuType | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
     visible: Annotated[bool | None, Query()] = None,
-) -> Envelope[Page[MenuRead]]:
+) -> Envelope[CursorPage[MenuRead]]:
     """List menus and buttons (flat)."""
     statement = service.list_statement(
         title=title.strip() if title else None, type_=type, status=status, visible=visible
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[Menu.id])
-    return ok(page_of(MenuRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[Menu.id])
+    return ok(result.as_page(MenuRead))
 
 
 @router.get("/tree", responses=error_responses(401, 403))

@@ -60,6 +60,9 @@ _Optional = (BeforeValidator(blank_to_none), AfterValidator(_no_dot_segments))
 ROUTE_NAME_PATTERN = pattern(
     r"^[A-Za-z][A-Za-z0-9_.:-]*$", "letters, digits and _ . : -, starting with a letter"
 )
+LINK_PATTERN = pattern(
+    r"^https?://[^\s/?#]+[^\s]*$", "an http:// or https:// address without spaces"
+)
 ICON_PATTERN = pattern(
     r"^[A-Za-z0-9][A-Za-z0-9_:./-]*$", "letters, digits and _ : . / -, starting with one of them"
 )
@@ -69,9 +72,7 @@ Component = Annotated[Annotated[str, _text(255, COMPONENT_PATTERN)] | None, *_Op
 Icon = Annotated[Annotated[str, _text(64, ICON_PATTERN)] | None, *_Optional]
 Permission = Annotated[Annotated[str, _text(128, PERMISSION_PATTERN)] | None, *_Optional]
 # An external address the menu opens instead of a view: http(s) only (never `javascript:`).
-Link = Annotated[
-    Annotated[str, _text(512, r"^https?://[^\s/?#]+[^\s]*$")] | None, BeforeValidator(blank_to_none)
-]
+Link = Annotated[Annotated[str, _text(512, LINK_PATTERN)] | None, BeforeValidator(blank_to_none)]
 
 
 class MenuCreate(BaseModel):

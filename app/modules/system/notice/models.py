@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, TimestampMixin, UtcDateTime
@@ -21,3 +21,7 @@ class Notice(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     created_by: Mapped[int | None] = mapped_column(BigId, index=True)
+
+
+# Keyset order of the list (default and offered sorts; migration c3d9e1f0a7b2).
+Index("ix_sys_notice_created_at_id", Notice.created_at, Notice.id)

@@ -6,14 +6,19 @@ ones at `/published`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.core.access import Principal
 from app.core.database import SessionDep
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
@@ -47,21 +52,16 @@ notices_page = pagination(
         "id": Notice.id,
     },
     default="-created_at",
+    cursor_key=Notice.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 published_page = pagination(
     sortable={"published_at": Notice.published_at, "title": Notice.title, "id": Notice.id},
     default="-published_at",
+    cursor_key=Notice.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 NoticeIdPath = Annotated[Id, Path()]
-
-
-def _page(items: Sequence[Notice], total: int, params: PageParams) -> Page[NoticeRead]:
-    return Page[NoticeRead](
-        items=[NoticeRead.model_validate(item) for item in items],
-        total=total,
-        page=params.page,
-        page_size=params.page_size,
-    )
 
 
 @router.get("", responses=error_responses(401, 403, 422))
@@ -72,13 +72,13 @@ async def list_notices(
     title: Annotated[str | None, Query(max_length=200, description="Title contains")] = None,
     type: Annotated[NoticeType | None, Query()] = None,
     status: Annotated[NoticeStatus | None, Query()] = None,
-) -> Envelope[Page[NoticeRead]]:
+) -> Envelope[CursorPage[NoticeRead]]:
     """List notices, drafts included."""
     statement = service.list_statement(
         title=title.strip() if title else None, type=type, status=status
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[Notice.id.desc()])
-    return ok(_page(items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[Notice.id.desc()])
+    return ok(result.as_page(NoticeRead))
 
 
 # Declared before `/{notice_id}` so that "published" is not taken for an id.
@@ -88,11 +88,11 @@ async def list_published_notices(
     db: SessionDep,
     params: Annotated[PageParams, Depends(published_page)],
     type: Annotated[NoticeType | None, Query()] = None,
-) -> Envelope[Page[NoticeRead]]:
+) -> Envelope[CursorPage[NoticeRead]]:
     """Published notices for any signed-in user, newest first."""
     statement = service.published_statement(type=type)
-    items, total = await paginate(db, statement, params, tiebreaker=[Notice.id.desc()])
-    return ok(_page(items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[Notice.id.desc()])
+    return ok(result.as_page(NoticeRead))
 
 
 @router.get("/{notice_id}", responses=error_responses(401, 403, 404, 422))

@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
@@ -40,6 +46,8 @@ params_page = pagination(
         "id": Param.id,
     },
     default="key",
+    cursor_key=Param.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 ParamIdPath = Annotated[Id, Path()]
 
@@ -56,11 +64,11 @@ async def list_params(
     key: Annotated[str | None, Query(max_length=100, description="Key contains")] = None,
     name: Annotated[str | None, Query(max_length=100, description="Name contains")] = None,
     built_in: Annotated[bool | None, Query(description="Built-in (made by init)")] = None,
-) -> Envelope[Page[ParamRead]]:
+) -> Envelope[CursorPage[ParamRead]]:
     """List parameters."""
     statement = service.list_statement(key=_stripped(key), name=_stripped(name), built_in=built_in)
-    items, total = await paginate(db, statement, params, tiebreaker=[Param.id])
-    return ok(page_of(ParamRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[Param.id])
+    return ok(result.as_page(ParamRead))
 
 
 @router.get("/key/{key}", responses=error_responses(401, 403, 404, 422))

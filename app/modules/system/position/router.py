@@ -8,7 +8,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.core.access import Principal
 from app.core.database import SessionDep
-from app.core.pagination import Page, PageParams, page_of, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
@@ -39,6 +45,8 @@ positions_page = pagination(
         "id": Position.id,
     },
     default="sort,id",
+    cursor_key=Position.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 PositionIdPath = Annotated[Id, Path()]
 
@@ -51,13 +59,13 @@ async def list_positions(
     name: Annotated[str | None, Query(max_length=64, description="Name contains")] = None,
     code: Annotated[str | None, Query(max_length=64, description="Exact code")] = None,
     status: Annotated[Status | None, Query()] = None,
-) -> Envelope[Page[PositionRead]]:
+) -> Envelope[CursorPage[PositionRead]]:
     """List positions."""
     statement = service.list_statement(
         name=name.strip() if name else None, code=code.strip() if code else None, status=status
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[Position.id])
-    return ok(page_of(PositionRead, items, total, params))
+    result = await fetch_page(db, statement, params, tiebreaker=[Position.id])
+    return ok(result.as_page(PositionRead))
 
 
 @router.get("/{position_id}", responses=error_responses(401, 403, 404, 422))

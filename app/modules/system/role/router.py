@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
-from app.core.pagination import Page, PageParams, paginate, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    fetch_page,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
@@ -35,6 +41,8 @@ roles_page = pagination(
         "id": Role.id,
     },
     default="sort,id",
+    cursor_key=Role.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 RoleIdPath = Annotated[Id, Path()]
 
@@ -47,18 +55,20 @@ async def list_roles(
     name: Annotated[str | None, Query(max_length=64, description="Name contains")] = None,
     code: Annotated[str | None, Query(max_length=64, description="Exact code")] = None,
     status: Annotated[Status | None, Query()] = None,
-) -> Envelope[Page[RoleRead]]:
+) -> Envelope[CursorPage[RoleRead]]:
     """List roles with their menu and department ids."""
     statement = service.list_statement(
         name=name.strip() if name else None, code=code.strip() if code else None, status=status
     )
-    items, total = await paginate(db, statement, params, tiebreaker=[Role.id])
+    result = await fetch_page(db, statement, params, tiebreaker=[Role.id])
     return ok(
-        Page[RoleRead](
-            items=await service.to_read(db, items),
-            total=total,
+        CursorPage[RoleRead](
+            items=await service.to_read(db, result.items),
+            total=result.total,
             page=params.page,
             page_size=params.page_size,
+            total_exact=result.total_exact,
+            next_cursor=result.next_cursor,
         )
     )
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -69,3 +70,8 @@ class User(TimestampMixin, Base):
 # and `alice`.
 unique_ignoring_case(User.__table__.c.username)
 unique_ignoring_case(User.__table__.c.email)
+
+# Keyset order of the list (default and offered sorts; migration c3d9e1f0a7b2).
+Index("ix_sys_user_created_at_id", User.created_at, User.id)
+Index("ix_sys_user_name_id", User.name, User.id)
+Index("ix_sys_user_dept_id_created_at_id", User.dept_id, User.created_at, User.id)

@@ -12,7 +12,12 @@ from app.core.database import SessionDep
 from app.core.deps import CacheDep, SettingsDep
 from app.core.excel import XLSX_MEDIA_TYPE, receive_upload, upload_openapi
 from app.core.exports import read_ahead
-from app.core.pagination import Page, PageParams, pagination
+from app.core.pagination import (
+    LARGE_LIST_EXACT_COUNT,
+    CursorPage,
+    PageParams,
+    pagination,
+)
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import PasswordHasherDep, require
@@ -49,6 +54,8 @@ users_page = pagination(
         "id": User.id,
     },
     default="-created_at",
+    cursor_key=User.id,
+    exact_count_limit=LARGE_LIST_EXACT_COUNT,
 )
 UserIdPath = Annotated[Id, Path()]
 Filters = Annotated[UserFilters, Depends(user_filters)]
@@ -60,7 +67,7 @@ async def list_users(
     db: SessionDep,
     params: Annotated[PageParams, Depends(users_page)],
     filters: Filters,
-) -> Envelope[Page[UserRead]]:
+) -> Envelope[CursorPage[UserRead]]:
     """List the users in your data scope."""
     return ok(await service.list_users(db, principal, filters, params))
 

@@ -41,7 +41,7 @@ from app.core.concurrency import check_version, versioned_flush
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.excel import csv_text
-from app.core.pagination import Page, PageParams, paginate_rows
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
 from app.modules.auth import authz, mfa, power, sessions
 from app.modules.system.operation_log.changes import record_change
@@ -104,15 +104,22 @@ def read_of(user: User | Row[Any], role_ids: list[int], position_ids: list[int])
 
 async def list_users(
     db: AsyncSession, principal: Principal, filters: UserFilters, params: PageParams
-) -> Page[UserRead]:
-    """One page in two queries: the rows with their total (`count(*) OVER ()`), then the links
-    (a count query only for a page past the end)."""
+) -> CursorPage[UserRead]:
+    """One page: the rows (after the cursor, or by OFFSET) with a bounded count, then the links.
+
+    The count reads at most `exact_count_limit + 1` rows, so no page costs a pass over the
+    table (docs/performance.md, "Lists at any size")."""
     conditions = await repo.scoped_conditions(db, principal, filters)
-    rows, total = await paginate_rows(
-        db, repo.list_statement(conditions), params, tiebreaker=[User.id]
+    result = await fetch_page(
+        db, repo.list_statement(conditions), params, tiebreaker=[User.id], whole_rows=True
     )
-    return Page[UserRead](
-        items=await to_read(db, rows), total=total, page=params.page, page_size=params.page_size
+    return CursorPage[UserRead](
+        items=await to_read(db, result.items),
+        total=result.total,
+        page=params.page,
+        page_size=params.page_size,
+        total_exact=result.total_exact,
+        next_cursor=result.next_cursor,
     )
 
 

@@ -1,0 +1,287 @@
+"""Size series of the users list: does a page cost more when the table grows?
+
+    python bench/list_sizes.py --sizes 10000,100000,1000000            # PostgreSQL
+    python bench/list_sizes.py --database mariadb --sizes 10000,100000
+    python bench/list_sizes.py --database sqlite --sizes 10000 --explain
+
+For each size: a scratch database (dropped afterwards) migrated to head, 111 departments (root,
+10 divisions, 100 teams) and N users spread over the teams, seeded in one `INSERT ... SELECT`
+(`generate_series` on PostgreSQL, a recursive CTE elsewhere), then analyzed. Then for the
+superuser and for a scoped user (data scope: division 0 and its teams, a tenth of the users),
+for the default sort and each offered sort, page 1 and a deep cursor page (the row halfway
+down): the route's own service call (`service.list_users`, the same SQL as the HTTP route)
+`--repeat` times in sequence on one connection. Prints p50 per case, the statements per page,
+and with `--explain` the plan of every statement of the page (PostgreSQL: EXPLAIN ANALYZE
+BUFFERS, rows and buffers touched; MariaDB/SQLite: EXPLAIN). Writes
+`bench/results/<date>-list-sizes-<database>.md`.
+
+No HTTP: the series isolates how the database work grows; `run.py` measures the whole stack.
+"""
+
+# ruff: noqa: T201, S608  (a script: prints its table; SQL built from integers it computed)
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SERVERS = {
+    "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:5432",
+    "mariadb": "mysql+asyncmy://root@127.0.0.1:3306",
+}
+SORTS = [None, "username", "-username", "name", "-name", "created_at", "id", "-id"]
+PAGE_SIZE = 20
+
+
+def _users_sql(dialect: str, first_team: int, n: int) -> str:
+    columns = (
+        "username, name, password_hash, status, is_superuser, dept_id, must_change_password, "
+        "mfa_enabled, version, created_at, updated_at"
+    )
+    if dialect == "postgresql":
+        return (
+            f"INSERT INTO sys_user ({columns}) SELECT 'u' || g, "
+            "'N' || to_hex((g::bigint * 2654435761) % 4294967296), 'x', 'active', false, "
+            f"{first_team} + g % 100, false, false, 1, "
+            "timestamptz '2026-01-01' + (g / 2) * interval '1 second', now() "
+            f"FROM generate_series(1, {n}) g"
+        )
+    seq = (
+        "(WITH RECURSIVE seq(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM seq "
+        f"WHERE g < {n}) SELECT g FROM seq) s"
+    )
+    if dialect == "sqlite":
+        return (
+            f"INSERT INTO sys_user ({columns}) SELECT 'u' || g, "
+            "printf('N%08x', (g * 2654435761) % 4294967296), 'x', 'active', 0, "
+            f"{first_team} + g % 100, 0, 0, 1, "
+            "datetime('2026-01-01', '+' || (g / 2) || ' seconds') || '.000000', "
+            f"'2026-01-01 00:00:00.000000' FROM {seq}"
+        )
+    return (
+        f"INSERT INTO sys_user ({columns}) SELECT CONCAT('u', g), "
+        "CONCAT('N', LPAD(HEX((g * 2654435761) % 4294967296), 8, '0')), 'x', 'active', 0, "
+        f"{first_team} + g % 100, 0, 0, 1, "
+        "TIMESTAMPADD(SECOND, g DIV 2, '2026-01-01'), NOW(6) "
+        f"FROM {seq}"
+    )
+
+
+async def _seed(url: str, n: int) -> frozenset[int]:
+    """Departments and `n` users; returns the scoped user's departments (division 0's tree)."""
+    from sqlalchemy import insert, text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.modules.system.dept.models import Dept
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            dialect = conn.dialect.name
+            if dialect in ("mysql", "mariadb"):
+                await conn.execute(text("SET SESSION max_recursive_iterations = 100000000"))
+            root = (
+                await conn.execute(insert(Dept).values(name="root", code="root", path="/"))
+            ).inserted_primary_key
+            assert root is not None
+            divisions = []
+            for d in range(10):
+                row = await conn.execute(
+                    insert(Dept).values(
+                        name=f"d{d}", code=f"d{d}", parent_id=root[0], path=f"/{root[0]}/"
+                    )
+                )
+                assert row.inserted_primary_key is not None
+                divisions.append(row.inserted_primary_key[0])
+            teams: list[int] = []
+            scoped = {divisions[0]}
+            for t in range(100):
+                parent = divisions[t % 10]
+                row = await conn.execute(
+                    insert(Dept).values(
+                        name=f"t{t}", code=f"t{t}", parent_id=parent, path=f"/{root[0]}/{parent}/"
+                    )
+                )
+                assert row.inserted_primary_key is not None
+                teams.append(row.inserted_primary_key[0])
+                if t % 10 == 0:
+                    scoped.add(teams[-1])
+            assert teams == list(range(teams[0], teams[0] + 100))
+            await conn.execute(
+                text(_users_sql("mysql" if dialect == "mariadb" else dialect, teams[0], n))
+            )
+        async with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("COMMIT"))
+                await conn.execute(text("VACUUM ANALYZE sys_user"))
+            elif conn.dialect.name in ("mysql", "mariadb"):
+                await conn.execute(text("ANALYZE TABLE sys_user"))
+            else:
+                await conn.execute(text("ANALYZE"))
+        return frozenset(scoped)
+    finally:
+        await engine.dispose()
+
+
+async def _explain(conn: Any, dialect: str, statement: str, parameters: Any) -> str:
+    prefix = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " if dialect == "postgresql" else "EXPLAIN "
+    if dialect == "sqlite":
+        prefix = "EXPLAIN QUERY PLAN "
+    result = await conn.exec_driver_sql(prefix + statement, parameters)
+    return "\n".join("  ".join(str(v) for v in row) for row in result.all())
+
+
+async def _measure(url: str, scoped_depts: frozenset[int], args: argparse.Namespace) -> list[str]:
+    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    from app.core.access import DataScope, Principal
+    from app.core.pagination import encode_cursor
+    from app.modules.system.user import repository as repo
+    from app.modules.system.user import service
+    from app.modules.system.user.router import users_page
+    from app.modules.system.user.schemas import UserFilters
+
+    engine = create_async_engine(url)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    dialect = engine.dialect.name
+    seen: list[tuple[str, Any]] = []
+    event.listen(
+        engine.sync_engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, parameters, *_: seen.append((statement, parameters)),
+    )
+    principals = {
+        "superuser": Principal(1, "admin", "s", True, None),
+        "scoped": Principal(2, "scoped", "s", False, None, scope=DataScope(dept_ids=scoped_depts)),
+    }
+    lines: list[str] = []
+    try:
+        for who, principal in principals.items():
+            for sort in SORTS:
+                first = await users_page(page=1, page_size=PAGE_SIZE, sort=sort, cursor=None)
+                async with sessions() as db:
+                    whole = await service.list_users(
+                        db,
+                        principal,
+                        UserFilters(),
+                        await users_page(page=1, page_size=1, sort=sort, cursor=None),
+                    )
+                    # The cursor of the row halfway down (read once, not timed).
+                    half = min(whole.total, args.deep_limit) // 2
+                    conditions = await repo.scoped_conditions(db, principal, UserFilters())
+                    key_cols = [p.expression for p in first.keyset]
+                    row = (
+                        await db.execute(
+                            repo.list_statement(conditions)
+                            .with_only_columns(*key_cols)
+                            .order_by(*(p.clause for p in first.keyset))
+                            .offset(half)
+                            .limit(1)
+                        )
+                    ).one()
+                cursor = encode_cursor(first.sort, tuple(row))
+                deep = await users_page(page=1, page_size=PAGE_SIZE, sort=sort, cursor=cursor)
+                for label, params in (("page 1", first), ("deep", deep)):
+                    times = []
+                    async with sessions() as db:
+                        for _ in range(args.repeat):
+                            seen.clear()
+                            start = time.perf_counter()
+                            page = await service.list_users(db, principal, UserFilters(), params)
+                            times.append((time.perf_counter() - start) * 1000)
+                            await db.rollback()
+                        statements = list(seen)
+                    p50 = statistics.median(times)
+                    lines.append(
+                        f"| {who} | {sort or '-created_at (default)'} | {label} | {p50:.2f} | "
+                        f"{len(statements)} | {page.total}{'' if page.total_exact else ' ~'} |"
+                    )
+                    print(lines[-1], flush=True)
+                    if args.explain:
+                        async with engine.connect() as conn:
+                            for statement, parameters in statements:
+                                if statement.lstrip().upper().startswith("EXPLAIN"):
+                                    continue  # the count estimate's own EXPLAIN
+                                plan = await _explain(conn, dialect, statement, parameters)
+                                lines.append(f"\n```\n{statement}\n--\n{plan}\n```\n")
+    finally:
+        await engine.dispose()
+    return lines
+
+
+async def _scratch(database: str) -> tuple[str, Any]:
+    """A fresh database URL and the coroutine function that drops it."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    if database == "sqlite":
+        folder = tempfile.mkdtemp(prefix="list-sizes-")
+        path = Path(folder) / "bench.sqlite"
+
+        async def drop_file() -> None:
+            path.unlink(missing_ok=True)
+
+        return f"sqlite+aiosqlite:///{path}", drop_file
+    name = f"bench_lists_{uuid.uuid4().hex[:8]}"
+    admin_db = "postgres" if database == "postgresql" else "mysql"
+    admin = create_async_engine(f"{SERVERS[database]}/{admin_db}", isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+
+    async def drop() -> None:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        await admin.dispose()
+
+    return f"{SERVERS[database]}/{name}", drop
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--database", choices=("postgresql", "mariadb", "sqlite"), default="postgresql"
+    )
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--repeat", type=int, default=25)
+    parser.add_argument("--deep-limit", type=int, default=10_000_000)
+    parser.add_argument("--explain", action="store_true", help="plans of every statement")
+    args = parser.parse_args()
+    from app.core import migrations
+
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = [f"# Users list size series, {args.database}, {stamp}\n"]
+    for size in (int(s) for s in args.sizes.split(",")):
+        url, drop = await _scratch(args.database)
+        try:
+            await asyncio.to_thread(migrations.upgrade, url)
+            started = time.perf_counter()
+            scoped = await _seed(url, size)
+            print(f"## {size} users (seeded in {time.perf_counter() - started:.0f} s)", flush=True)
+            out += [
+                f"\n## {size:,} users\n",
+                "| caller | sort | page | p50 ms | statements | total |",
+                "|---|---|---|---:|---:|---:|",
+            ]
+            out += await _measure(url, scoped, args)
+        finally:
+            await drop()
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    target = results / f"{datetime.now(UTC):%Y-%m-%d}-list-sizes-{args.database}.md"
+    target.write_text("\n".join(out) + "\n")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

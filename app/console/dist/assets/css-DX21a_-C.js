@@ -1,0 +1,1 @@
+import"./index-D3Qt1eHZ.js";import"./css-BDQM1Mi_.js";

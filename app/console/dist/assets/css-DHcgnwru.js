@@ -1,0 +1,1 @@
+import"./index-C5GyUVZf.js";

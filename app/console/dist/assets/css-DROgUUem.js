@@ -1,1 +1,0 @@
-import"./index-D3Qt1eHZ.js";

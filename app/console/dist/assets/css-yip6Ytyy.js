@@ -1,0 +1,1 @@
+import"./index-C5GyUVZf.js";import"./css-CK_W3R5O.js";

@@ -27,7 +27,9 @@ export const useAppStore = defineStore('app', () => {
   const theme = ref<Theme>(initialTheme())
   const collapsed = ref(false)
   const language = computed(() => i18n.global.locale.value as Language)
-  const tabs = ref<Tab[]>([])
+  // Home is always the first tab and cannot be closed.
+  const home: Tab = { path: '/home', fullPath: '/home', name: 'Home', title: 'Home', titleKey: 'menu.Home', keepAlive: false, affix: true }
+  const tabs = ref<Tab[]>([home])
   const refreshKey = ref(0)
   const excluded = ref<string[]>([])
 
@@ -87,7 +89,7 @@ export const useAppStore = defineStore('app', () => {
   }
 
   function resetTabs(): void {
-    tabs.value = []
+    tabs.value = [home]
   }
 
   return {

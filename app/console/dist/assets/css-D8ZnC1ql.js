@@ -1,0 +1,1 @@
+import"./index-EvFm6Th8.js";import"./css-DesZBVDo.js";

@@ -1,1 +1,0 @@
-import"./index-C5GyUVZf.js";import"./css-CK_W3R5O.js";

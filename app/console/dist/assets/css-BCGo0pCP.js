@@ -1,0 +1,1 @@
+import"./index-29cfYk6K.js";import"./css-g7HvXZdL.js";

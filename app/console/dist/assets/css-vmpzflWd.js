@@ -1,1 +1,0 @@
-import"./index-EvFm6Th8.js";

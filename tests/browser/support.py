@@ -85,6 +85,13 @@ def shot(page: Page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.wait_for_load_state("networkidle")
+    # Element Plus fades and zooms things in: wait until every transition has ended.
+    # (Polled from here: `wait_for_function` evaluates a string, which the console's CSP
+    # rightly refuses.)
+    for _ in range(100):
+        if page.evaluate("document.getAnimations().every((a) => a.playState !== 'running')"):
+            break
+        page.wait_for_timeout(50)
     page.screenshot(path=str(path))
     return path
 

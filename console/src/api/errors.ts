@@ -42,3 +42,10 @@ export function toApiError(response: Response, body: unknown): ApiError {
     Number.isFinite(retry) && retry > 0 ? retry : null,
   )
 }
+
+/** A field problem in the user's language: `validation.<type>` when the console has that
+ * translation (src/locales/<lang>/validation.json), else the server's own message. */
+export function fieldMessage(problem: FieldError, t: (key: string) => string, te: (key: string) => boolean): string {
+  const key = `validation.${problem.type}`
+  return te(key) ? t(key) : problem.message
+}

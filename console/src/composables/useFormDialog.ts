@@ -11,7 +11,7 @@
 // and offers to reload the list.
 import { reactive, ref } from 'vue'
 import { ElMessage, ElMessageBox } from 'element-plus'
-import { ApiError } from '@/api/errors'
+import { ApiError, fieldMessage } from '@/api/errors'
 import { i18n } from '@/locales'
 
 export interface SubmitOptions {
@@ -47,10 +47,12 @@ export function useFormDialog<F extends object>(blank: () => F) {
   /** Put the API's field errors on the form; true if at least one named a field of it. */
   function showFieldErrors(error: ApiError): boolean {
     let shown = false
+    const { t, te } = i18n.global
     for (const problem of error.errors) {
       const field = problem.field?.split('.')[0]
       if (field && field in form) {
-        errors[field] = errors[field] ? `${errors[field]}; ${problem.message}` : problem.message
+        const message = fieldMessage(problem, t, te)
+        errors[field] = errors[field] ? `${errors[field]}; ${message}` : message
         shown = true
       }
     }

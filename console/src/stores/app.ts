@@ -1,6 +1,6 @@
 // Console preferences (theme, language, sidebar) and the open tabs.
 import { defineStore } from 'pinia'
-import { computed, ref } from 'vue'
+import { computed, ref, watch } from 'vue'
 import type { RouteLocationNormalized } from 'vue-router'
 import { i18n, setLanguage, type Language } from '@/locales'
 
@@ -11,6 +11,20 @@ function initialTheme(): Theme {
   const saved = localStorage.getItem(THEME_KEY)
   if (saved === 'light' || saved === 'dark') return saved
   return window.matchMedia?.('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'
+}
+
+const TABS_KEY = 'fa.tabs'
+
+function savedTabs(home: Tab): Tab[] {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(TABS_KEY) ?? '[]') as Tab[]
+    if (Array.isArray(saved) && saved.every((tab) => typeof tab?.path === 'string' && typeof tab?.name === 'string')) {
+      return [home, ...saved.filter((tab) => tab.path !== home.path)]
+    }
+  } catch {
+    // unreadable: start afresh
+  }
+  return [home]
 }
 
 export interface Tab {
@@ -29,7 +43,9 @@ export const useAppStore = defineStore('app', () => {
   const language = computed(() => i18n.global.locale.value as Language)
   // Home is always the first tab and cannot be closed.
   const home: Tab = { path: '/home', fullPath: '/home', name: 'Home', title: 'Home', titleKey: 'menu.Home', keepAlive: false, affix: true }
-  const tabs = ref<Tab[]>([home])
+  const tabs = ref<Tab[]>(savedTabs(home))
+  // The open tabs survive a reload of this browser tab (sessionStorage, like the session).
+  watch(tabs, (value) => sessionStorage.setItem(TABS_KEY, JSON.stringify(value)), { deep: true })
   const refreshKey = ref(0)
   const excluded = ref<string[]>([])
 

@@ -1,0 +1,1 @@
+import"./index-C23ZM682.js";import"./css-Cx4kfFNb.js";

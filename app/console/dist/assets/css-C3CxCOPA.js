@@ -1,1 +1,0 @@
-import"./index-29cfYk6K.js";

@@ -1,1 +1,0 @@
-import"./index-C23ZM682.js";

@@ -1,0 +1,1 @@
+import"./index-W-DCZVPo.js";import"./css-DyTk0ns7.js";

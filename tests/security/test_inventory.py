@@ -18,6 +18,11 @@ HIDDEN = {
     "GET /api/v1/docs/oauth2-redirect": "Swagger UI OAuth2 helper (off in production)",
     "GET /api/v1/redoc": "ReDoc page (off in production)",
     "MOUNT /api/v1/docs/static": "the docs' bundled assets (off in production)",
+    # The web console (app/modules/console, docs/console.md): static files of its build.
+    "GET /": "redirect to the console",
+    "GET /console": "redirect to /console/",
+    "GET /console/{path:path}": "the console's index.html for every deep link (history routing)",
+    "GET /console/assets/{name:path}": "the console's hashed assets",
 }
 # Operations outside /api/v1, with the reason.
 UNVERSIONED = {"GET /metrics": "Prometheus scrape endpoint, by network policy (test_metrics.py)"}

@@ -13,4 +13,9 @@ from app.core.modules import ModuleSpec
 from app.modules.console.router import router
 from app.modules.console.settings import ConsoleSettings
 
-module = ModuleSpec(name="console", routers=[router], settings=ConsoleSettings)
+module = ModuleSpec(
+    name="console",
+    routers=[router],
+    settings=ConsoleSettings,
+    permissions="app.modules.console.permissions",
+)

@@ -27,7 +27,7 @@ NO_CACHE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-def get_dist(request: Request) -> Path:
+async def get_dist(request: Request) -> Path:
     return module_settings(request.app.state, ConsoleSettings).dist_dir
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from app.core.access import public
 from app.core.responses import Envelope, error_responses, ok
 from app.modules.system.branding.schemas import BrandingRead
-from app.modules.system.param.reader import ParamsDep
+from app.modules.system.param.reader import params_for
 
 router = APIRouter(prefix="/api/v1/system/branding", tags=["system: branding"])
 
@@ -15,8 +15,9 @@ DEFAULT_SITE_NAME = "FastapiAdmin"
 
 
 @router.get("", dependencies=[Depends(public)], responses=error_responses(503))
-async def get_branding(params: ParamsDep) -> Envelope[BrandingRead]:
+async def get_branding(request: Request) -> Envelope[BrandingRead]:
     """Site name, logo, sign-in title and footer, from the `site.*` parameters."""
+    params = params_for(request.app)
     site_name = (await params.get_str("site.name", DEFAULT_SITE_NAME)).strip()
     site_name = site_name or DEFAULT_SITE_NAME
     logo_url = (await params.get_str("site.logo_url", "")).strip()

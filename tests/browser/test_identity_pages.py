@@ -483,3 +483,32 @@ def test_departments_and_menus_created_disabled_and_deleted(
     confirm(page)
     expect(row(page, "menu-table", f"Menu {stamp}")).to_have_count(0)
     assert_clean(page, seen)
+
+
+def test_a_click_in_the_department_tree_filters_the_users(
+    page: Page, console_server: ConsoleServer
+) -> None:
+    seen = watch(page)
+    stamp = int(time.time() * 1000) % 10**8
+    headers = api_login(console_server, "admin", ADMIN_PASSWORD)
+    root = api_get(console_server, "/system/depts/tree")[0]
+    made = httpx.post(
+        f"{console_server.base}/api/v1/system/depts",
+        json={"parent_id": root["id"], "name": f"Branch {stamp}", "code": f"b{stamp}"},
+        headers=headers,
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    inside = new_user(console_server, name="Inside Branch", dept_id=made.json()["data"]["id"])
+    outside = new_user(console_server, name="Outside Branch", dept_id=root["id"])
+    open_page(page, console_server, "/system/users")
+    expect(row(page, "user-table", outside)).to_have_count(1)
+    with page.expect_request(lambda r: "/api/v1/system/users?" in r.url) as sent:
+        page.get_by_test_id("dept-tree").get_by_text(f"Branch {stamp}").click()
+    assert f"dept_id={made.json()['data']['id']}" in sent.value.url
+    assert "include_children=true" in sent.value.url
+    expect(row(page, "user-table", inside)).to_have_count(1)
+    expect(row(page, "user-table", outside)).to_have_count(0)
+    page.get_by_test_id("dept-all").click()
+    expect(row(page, "user-table", outside)).to_have_count(1)
+    assert_clean(page, seen)

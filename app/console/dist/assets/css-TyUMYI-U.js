@@ -1,0 +1,1 @@
+import"./index-B6qrZJGZ.js";

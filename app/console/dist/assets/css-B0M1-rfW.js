@@ -1,0 +1,1 @@
+import"./index-DwWDiSuO.js";import"./css-CLjYscRU.js";

@@ -1,1 +1,0 @@
-import"./index-B6qrZJGZ.js";

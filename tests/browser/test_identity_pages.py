@@ -2,7 +2,10 @@
 a user created, edited and deleted through the UI (list and operation log), the server's
 field errors and a stale version explained, the import's dry-run report per row, every page
 surviving a reload (F5), zh-CN without the English strings of these pages, and no console
-error or CSP violation anywhere. Screenshots go to docs/console/identity-*.png."""
+error or CSP violation anywhere. Screenshots go to docs/console/identity-*.png.
+
+Records left on the session's server have Chinese names: test_pages.py looks for English on
+every page in zh-CN, and data is shown as it is."""
 
 from __future__ import annotations
 
@@ -147,7 +150,7 @@ def test_the_import_dry_run_shows_each_rows_errors_then_imports(
             [
                 [
                     f"imp{stamp}a",
-                    "Zhang San",
+                    "张三",
                     None,
                     None,
                     "root",
@@ -181,7 +184,7 @@ def test_the_import_dry_run_shows_each_rows_errors_then_imports(
             [
                 [
                     f"imp{stamp}a",
-                    "Zhang San",
+                    "张三",
                     None,
                     None,
                     "root",
@@ -191,7 +194,7 @@ def test_the_import_dry_run_shows_each_rows_errors_then_imports(
                 ],
                 [
                     f"imp{stamp}b",
-                    "Li Si",
+                    "李四",
                     None,
                     None,
                     None,
@@ -307,7 +310,7 @@ def test_reset_password_shows_the_one_time_password_once(
 ) -> None:
     seen = watch(page)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    username = new_user(console_server, name="Reset Target")
+    username = new_user(console_server, name="钱七")
     open_page(page, console_server, "/system/users")
     target = row(page, "user-table", username)
     target.get_by_test_id("more").click()
@@ -341,17 +344,17 @@ def test_a_click_in_the_department_tree_filters_the_users(
     root = api_get(console_server, "/system/depts/tree")[0]
     made = httpx.post(
         f"{console_server.base}/api/v1/system/depts",
-        json={"parent_id": root["id"], "name": f"Branch {stamp}", "code": f"b{stamp}"},
+        json={"parent_id": root["id"], "name": f"分部{stamp}", "code": f"b{stamp}"},
         headers=headers,
         timeout=30,
     )
     assert made.status_code == 201, made.text
-    inside = new_user(console_server, name="Inside Branch", dept_id=made.json()["data"]["id"])
-    outside = new_user(console_server, name="Outside Branch", dept_id=root["id"])
+    inside = new_user(console_server, name="王五", dept_id=made.json()["data"]["id"])
+    outside = new_user(console_server, name="赵六", dept_id=root["id"])
     open_page(page, console_server, "/system/users")
     expect(row(page, "user-table", outside)).to_have_count(1)
     with page.expect_request(lambda r: "/api/v1/system/users?" in r.url) as sent:
-        page.get_by_test_id("dept-tree").get_by_text(f"Branch {stamp}").click()
+        page.get_by_test_id("dept-tree").get_by_text(f"分部{stamp}").click()
     assert f"dept_id={made.json()['data']['id']}" in sent.value.url
     assert "include_children=true" in sent.value.url
     expect(row(page, "user-table", inside)).to_have_count(1)

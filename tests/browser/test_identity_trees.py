@@ -21,7 +21,7 @@ def test_a_role_grants_the_ticked_menus_and_custom_departments(
     code = f"uirole{int(time.time() * 1000) % 10**8}"
     page.get_by_test_id("create").click()
     dialog = page.get_by_test_id("role-dialog")
-    dialog.locator("input[name=name]").fill("Browser Role")
+    dialog.locator("input[name=name]").fill("浏览器角色")
     dialog.locator("input[name=code]").fill(code)
     choose(page, "data-scope", "Chosen departments")
     departments = dialog.get_by_test_id("dept-tree")

@@ -21,12 +21,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # The server default only fills the existing rows; like every other column, the default
+    # of new rows is the model's, so it is dropped again.
     with op.batch_alter_table("sys_menu") as batch:
         batch.add_column(
             sa.Column("keep_alive", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch.add_column(sa.Column("link", sa.String(length=512), nullable=True))
         batch.add_column(sa.Column("redirect", sa.String(length=255), nullable=True))
+    with op.batch_alter_table("sys_menu") as batch:
+        batch.alter_column("keep_alive", existing_type=sa.Boolean(), server_default=None)
 
 
 def downgrade() -> None:

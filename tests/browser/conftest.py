@@ -18,7 +18,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.sync_api import Playwright
+from playwright.sync_api import Browser, BrowserType, Playwright, sync_playwright
 from pydantic import SecretStr
 
 from app.core import migrations
@@ -129,17 +129,18 @@ def browser_type_launch_args(
     return {**browser_type_launch_args, "executable_path": chromium, "headless": True}
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+@pytest.fixture(scope="package")
+def browser_context_args() -> dict[str, Any]:
+    """Every page: the same size, English and UTC (pytest-playwright's own fixture would
+    start Playwright for the whole session, see `playwright` below)."""
     return {
-        **browser_context_args,
         "viewport": {"width": 1280, "height": 800},
         "locale": "en-US",
         "timezone_id": "UTC",
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_server(
     chromium: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleServer]:
@@ -174,17 +175,54 @@ def console_server(
         started.thread.join(30)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _test_id_attribute(chromium: str, playwright: Playwright) -> None:
     """The console marks testable controls with `data-test` (console/README.md)."""
     playwright.selectors.set_test_id_attribute("data-test")
 
 
 @pytest.fixture(scope="session")
-def base_url(console_server: ConsoleServer) -> str:
+def base_url() -> str | None:
     """Replaces pytest-playwright's fallback `base_url` (a method-style session fixture that
-    pytest 9 warns about): pages may `goto("/console/...")`."""
-    return console_server.base
+    pytest 9 warns about). The tests use absolute URLs (`console_server.url(...)`)."""
+    return None
+
+
+# Playwright's sync API marks an event loop as running in the main thread for as long as it
+# is started (between its calls too). The rest of the suite runs asyncio there (pytest-asyncio,
+# asyncio.run), so Playwright must stop when this package's tests end, not at the end of the
+# session as pytest-playwright's own fixtures would: these replace them with package scope.
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
+    started = sync_playwright().start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="package")
+def browser_type(playwright: Playwright) -> BrowserType:
+    return playwright.chromium
+
+
+@pytest.fixture(scope="package")
+def launch_browser(
+    browser_type_launch_args: dict[str, Any], browser_type: BrowserType
+) -> Callable[..., Browser]:
+    def launch(**kwargs: Any) -> Browser:
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="package")
+def browser(launch_browser: Callable[..., Browser]) -> Iterator[Browser]:
+    launched = launch_browser()
+    try:
+        yield launched
+    finally:
+        launched.close()
 
 
 @pytest.fixture(autouse=True)

@@ -49,3 +49,15 @@ export function fieldMessage(problem: FieldError, t: (key: string) => string, te
   const key = `validation.${problem.type}`
   return te(key) ? t(key) : problem.message
 }
+
+/** What to tell the user about a failed call, in their language where the console knows the
+ * case (rate limit, permission, outage); otherwise the server's message. */
+export function errorMessage(error: unknown, t: (key: string, values?: Record<string, unknown>) => string): string {
+  if (!(error instanceof ApiError)) return String(error)
+  if (error.status === 429) {
+    return error.retryAfter ? t('common.rateLimitedFor', { seconds: error.retryAfter }) : t('common.rateLimited')
+  }
+  if (error.status === 403) return t('common.forbidden')
+  if (error.status === 503) return t('common.unavailable')
+  return error.message
+}

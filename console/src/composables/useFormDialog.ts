@@ -11,7 +11,7 @@
 // and offers to reload the list.
 import { reactive, ref } from 'vue'
 import { ElMessage, ElMessageBox } from 'element-plus'
-import { ApiError, fieldMessage } from '@/api/errors'
+import { ApiError, errorMessage, fieldMessage } from '@/api/errors'
 import { i18n } from '@/locales'
 
 export interface SubmitOptions {
@@ -89,7 +89,7 @@ export function useFormDialog<F extends object>(blank: () => F) {
         await (options.onReload ?? options.onDone)?.()
         return false
       }
-      ElMessage.error(error.message)
+      ElMessage.error(errorMessage(error, t))
       return false
     } finally {
       submitting.value = false

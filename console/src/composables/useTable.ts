@@ -11,7 +11,8 @@
 // `prop` must be that name).
 import { reactive, ref, type Ref } from 'vue'
 import { ElMessage } from 'element-plus'
-import { ApiError } from '@/api/errors'
+import { errorMessage } from '@/api/errors'
+import { i18n } from '@/locales'
 
 export interface PageData<T> {
   items: T[]
@@ -65,7 +66,7 @@ export function useTable<T, F extends Filters = Filters>(
         await load()
       }
     } catch (error) {
-      if (ticket === latest) ElMessage.error(error instanceof ApiError ? error.message : String(error))
+      if (ticket === latest) ElMessage.error(errorMessage(error, i18n.global.t))
     } finally {
       if (ticket === latest) loading.value = false
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, false
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, TimestampMixin
@@ -27,7 +27,7 @@ class Menu(TimestampMixin, Base):
     # What a front-end router needs besides `name` (route name), `path` and `component`:
     # keep the page's state when leaving it, open an external address instead of a view,
     # and where a directory's own path leads.
-    keep_alive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    keep_alive: Mapped[bool] = mapped_column(Boolean, default=False)
     link: Mapped[str | None] = mapped_column(String(512))
     redirect: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="active")

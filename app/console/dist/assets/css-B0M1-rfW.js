@@ -1,1 +1,0 @@
-import"./index-DwWDiSuO.js";import"./css-CLjYscRU.js";

@@ -17,6 +17,9 @@ import { i18n } from '@/locales'
 export interface SubmitOptions {
   onDone?: () => unknown
   onReload?: () => unknown
+  /** A page's own words for an error naming no field of the form (e.g. a 409 "would make a
+   *  cycle", which is no stale version): shown as an error, the dialog stays open. */
+  explain?: (error: ApiError) => string | undefined
 }
 
 export function useFormDialog<F extends object>(blank: () => F) {
@@ -72,6 +75,11 @@ export function useFormDialog<F extends object>(blank: () => F) {
       const stale = error.status === 409 && error.errors.some((problem) => problem.type === 'stale')
       if (!stale && showFieldErrors(error)) {
         if (error.status === 409) ElMessage.warning(t('common.conflictField'))
+        return false
+      }
+      const explained = options.explain?.(error)
+      if (explained) {
+        ElMessage.error(explained)
         return false
       }
       if (error.status === 409 || error.status === 404) {

@@ -41,3 +41,6 @@ const ICONS: Record<string, Component> = {
 export function iconFor(name: string | null | undefined): Component {
   return (name && ICONS[name]) || Menu
 }
+
+/** The icon names that show a picture (offered by the menu form). */
+export const ICON_NAMES: readonly string[] = Object.keys(ICONS)

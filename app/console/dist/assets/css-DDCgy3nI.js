@@ -1,0 +1,1 @@
+import"./index-B10IUhHH.js";import"./css-C1jdaDw4.js";

@@ -1,0 +1,1 @@
+import{Qt as e}from"./index-B10IUhHH.js";var t=t=>[``,...e].includes(t);export{t};

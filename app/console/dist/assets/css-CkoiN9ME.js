@@ -1,0 +1,1 @@
+import"./index-jnryPyjW.js";import"./css-C5u3LEGD.js";

@@ -1,1 +1,0 @@
-import{Qt as e}from"./index-B10IUhHH.js";var t=t=>[``,...e].includes(t);export{t};

@@ -1,0 +1,1 @@
+import{nn as e}from"./index-jnryPyjW.js";var t=t=>[``,...e].includes(t);export{t};

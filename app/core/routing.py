@@ -111,6 +111,16 @@ def declare_shared_responses(router: APIRouter) -> None:
             _add_response(route, 413, "Request body too large")
 
 
+async def any_query() -> None:
+    """Marks a route whose query string is not the API's to judge: the console's pages are
+    served for any deep link, and the single-page app reads its own parameters
+    (`/console/login?redirect=...`) in the browser. Use as `dependencies=[Depends(any_query)]`."""
+
+
+def _reads_any_query(route: APIRoute) -> bool:
+    return any(d.call is any_query for d in _dependants(route.dependant))
+
+
 async def refuse_unknown_query(request: Request) -> None:
     """A query parameter the route does not read is a 422 naming it, as an unknown body field
     is: a mistyped filter (`?dept=3` for `?dept_id=3`) would otherwise return everything."""
@@ -121,8 +131,12 @@ async def refuse_unknown_query(request: Request) -> None:
         return
     known: frozenset[str] | None = getattr(route, "_declared_query_names", None)
     if known is None:
-        known = declared_query_names(route)
+        # A route that reads any query declares none to refuse: every name is "known".
+        known = frozenset() if _reads_any_query(route) else declared_query_names(route)
+        route._reads_any_query = _reads_any_query(route)  # type: ignore[attr-defined]
         route._declared_query_names = known  # type: ignore[attr-defined]
+    if getattr(route, "_reads_any_query", False):
+        return
     unknown = sorted({key for key in request.query_params if key not in known})
     if unknown:
         details = [

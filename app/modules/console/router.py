@@ -10,9 +10,11 @@ from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse,
 
 from app.core.access import public
 from app.core.modules import module_settings
+from app.core.routing import any_query
 from app.modules.console.settings import ConsoleSettings
 
-router = APIRouter(dependencies=[Depends(public)], include_in_schema=False)
+# The pages take any query string: the browser app reads it (`/console/login?redirect=...`).
+router = APIRouter(dependencies=[Depends(public), Depends(any_query)], include_in_schema=False)
 
 BASE = "/console/"
 BUILD_HINT = "The console is not built: run `cd console && npm ci && npm run build`.\n"

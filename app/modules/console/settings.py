@@ -10,7 +10,7 @@ from app.console import DIST_DIR
 
 
 class ConsoleSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CONSOLE_", extra="ignore", env_ignore_empty=True)
 
     # Where the console's build is; the packaged one by default.
     dist_dir: Path = DIST_DIR

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from app.core.access import public
-from app.core.responses import Envelope, ok
+from app.core.responses import Envelope, ErrorEnvelope, ok
 from app.modules.system.branding.schemas import BrandingRead
 from app.modules.system.param.reader import params_for
 
@@ -14,7 +14,23 @@ router = APIRouter(prefix="/api/v1/system/branding", tags=["system: branding"])
 DEFAULT_SITE_NAME = "FastapiAdmin"
 
 
-@router.get("", dependencies=[Depends(public)])
+@router.get(
+    "",
+    dependencies=[Depends(public)],
+    # The parameters come from the cache or the database: both can be out.
+    responses={
+        503: {
+            "model": ErrorEnvelope,
+            "description": "Service temporarily unavailable: database or cache",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before sending the request again",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        }
+    },
+)
 async def get_branding(request: Request) -> Envelope[BrandingRead]:
     """Site name, logo, sign-in title and footer, from the `site.*` parameters."""
     params = params_for(request.app)

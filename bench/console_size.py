@@ -10,83 +10,28 @@ visit of the positions page, to show what a page chunk adds. Prints a table; `--
 raw figures.
 """
 
-# A command-line tool run by hand: it prints; its password is for a throw-away database.
-# ruff: noqa: T201, S105
+# A command-line tool run by hand: it prints.
+# ruff: noqa: T201
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gzip
 import json
 import os
-import shutil
 import sys
 import tempfile
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("APP_ENV", "test")
 
-import uvicorn  # noqa: E402
 from playwright.sync_api import Page, Response, sync_playwright  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
 
-from app.core import migrations  # noqa: E402
-from app.core.config import load_settings  # noqa: E402
-from app.main import create_app  # noqa: E402
-from app.modules.system.bootstrap import load_initial_data  # noqa: E402
+from bench.console_support import PASSWORD, chromium, serve, stop  # noqa: E402
 
 TARGET = 300 * 1024
-PASSWORD = "bench console size passphrase"
-CHROMIUM = ("/usr/lib/chromium/chromium-headless-shell", "/usr/lib/chromium/chromium")
-
-
-def chromium() -> str:
-    for path in CHROMIUM:
-        if Path(path).is_file():
-            return path
-    found = shutil.which("chromium-headless-shell") or shutil.which("chromium")
-    if not found:
-        raise SystemExit("no Chromium: apt-get install chromium-headless-shell")
-    return found
-
-
-def serve(directory: Path) -> tuple[str, uvicorn.Server, threading.Thread]:
-    url = f"sqlite+aiosqlite:///{directory}/bench.db"
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(migrations.upgrade, url).result()
-    settings = load_settings(
-        "test",
-        database_url=url,
-        redis_url="",
-        data_dir=directory,
-        secret_key="bench-console-size-" + "x" * 32,
-        init_admin_password=SecretStr(PASSWORD),
-        rate_limit_enabled=False,
-        log_level="WARNING",
-    )
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    loop = asyncio.new_event_loop()
-
-    async def run() -> None:
-        async with app.state.sessionmaker() as db, db.begin():
-            await load_initial_data(db, settings)
-        await server.serve()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 DIST = ROOT / "app" / "console" / "dist"
 
 
@@ -139,8 +84,7 @@ def main() -> int:
                 positions = {k: v for k, v in login.items() if k not in mark}
                 browser.close()
         finally:
-            server.should_exit = True
-            thread.join(30)
+            stop(server, thread)
     sign_in = {k: v for k, v in login.items() if k in before}
     figures = {
         "sign_in": sign_in,

@@ -18,7 +18,7 @@ BUFFERS, rows and buffers touched; MariaDB/SQLite: EXPLAIN). Writes
 No HTTP: the series isolates how the database work grows; `run.py` measures the whole stack.
 """
 
-# ruff: noqa: T201, S608  (a script: prints its table; SQL built from integers it computed)
+# ruff: noqa: T201  (a script: prints its table)
 from __future__ import annotations
 
 import argparse
@@ -35,102 +35,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.seeding import seed_users  # noqa: E402
+
 SERVERS = {
     "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:5432",
     "mariadb": "mysql+asyncmy://root@127.0.0.1:3306",
 }
 SORTS = [None, "username", "-username", "name", "-name", "created_at", "id", "-id"]
 PAGE_SIZE = 20
-
-
-def _users_sql(dialect: str, first_team: int, n: int) -> str:
-    columns = (
-        "username, name, password_hash, status, is_superuser, dept_id, must_change_password, "
-        "mfa_enabled, version, created_at, updated_at"
-    )
-    if dialect == "postgresql":
-        return (
-            f"INSERT INTO sys_user ({columns}) SELECT 'u' || g, "
-            "'N' || to_hex((g::bigint * 2654435761) % 4294967296), 'x', 'active', false, "
-            f"{first_team} + g % 100, false, false, 1, "
-            "timestamptz '2026-01-01' + (g / 2) * interval '1 second', now() "
-            f"FROM generate_series(1, {n}) g"
-        )
-    seq = (
-        "(WITH RECURSIVE seq(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM seq "
-        f"WHERE g < {n}) SELECT g FROM seq) s"
-    )
-    if dialect == "sqlite":
-        return (
-            f"INSERT INTO sys_user ({columns}) SELECT 'u' || g, "
-            "printf('N%08x', (g * 2654435761) % 4294967296), 'x', 'active', 0, "
-            f"{first_team} + g % 100, 0, 0, 1, "
-            "datetime('2026-01-01', '+' || (g / 2) || ' seconds') || '.000000', "
-            f"'2026-01-01 00:00:00.000000' FROM {seq}"
-        )
-    return (
-        f"INSERT INTO sys_user ({columns}) SELECT CONCAT('u', g), "
-        "CONCAT('N', LPAD(HEX((g * 2654435761) % 4294967296), 8, '0')), 'x', 'active', 0, "
-        f"{first_team} + g % 100, 0, 0, 1, "
-        "TIMESTAMPADD(SECOND, g DIV 2, '2026-01-01'), NOW(6) "
-        f"FROM {seq}"
-    )
-
-
-async def _seed(url: str, n: int) -> frozenset[int]:
-    """Departments and `n` users; returns the scoped user's departments (division 0's tree)."""
-    from sqlalchemy import insert, text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from app.modules.system.dept.models import Dept
-
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            dialect = conn.dialect.name
-            if dialect in ("mysql", "mariadb"):
-                await conn.execute(text("SET SESSION max_recursive_iterations = 100000000"))
-            root = (
-                await conn.execute(insert(Dept).values(name="root", code="root", path="/"))
-            ).inserted_primary_key
-            assert root is not None
-            divisions = []
-            for d in range(10):
-                row = await conn.execute(
-                    insert(Dept).values(
-                        name=f"d{d}", code=f"d{d}", parent_id=root[0], path=f"/{root[0]}/"
-                    )
-                )
-                assert row.inserted_primary_key is not None
-                divisions.append(row.inserted_primary_key[0])
-            teams: list[int] = []
-            scoped = {divisions[0]}
-            for t in range(100):
-                parent = divisions[t % 10]
-                row = await conn.execute(
-                    insert(Dept).values(
-                        name=f"t{t}", code=f"t{t}", parent_id=parent, path=f"/{root[0]}/{parent}/"
-                    )
-                )
-                assert row.inserted_primary_key is not None
-                teams.append(row.inserted_primary_key[0])
-                if t % 10 == 0:
-                    scoped.add(teams[-1])
-            assert teams == list(range(teams[0], teams[0] + 100))
-            await conn.execute(
-                text(_users_sql("mysql" if dialect == "mariadb" else dialect, teams[0], n))
-            )
-        async with engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text("COMMIT"))
-                await conn.execute(text("VACUUM ANALYZE sys_user"))
-            elif conn.dialect.name in ("mysql", "mariadb"):
-                await conn.execute(text("ANALYZE TABLE sys_user"))
-            else:
-                await conn.execute(text("ANALYZE"))
-        return frozenset(scoped)
-    finally:
-        await engine.dispose()
 
 
 async def _explain(conn: Any, dialect: str, statement: str, parameters: Any) -> str:
@@ -266,7 +178,7 @@ async def main() -> None:
         try:
             await asyncio.to_thread(migrations.upgrade, url)
             started = time.perf_counter()
-            scoped = await _seed(url, size)
+            scoped = await seed_users(url, size)
             print(f"## {size} users (seeded in {time.perf_counter() - started:.0f} s)", flush=True)
             out += [
                 f"\n## {size:,} users\n",

@@ -12,6 +12,7 @@ module code keeps using `fastapi.APIRouter`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.dependencies.models import Dependant
@@ -81,6 +82,16 @@ def _uses_outage_prone_dependency(route: APIRoute) -> bool:
     return any(d.call in _OUTAGE_DEPENDENCIES for d in _dependants(route.dependant))
 
 
+def outage_response() -> dict[str, Any]:
+    """The 503 a route documents by hand when it reaches the database or cache other than
+    through a dependency (`declare_shared_responses` finds the dependencies by itself)."""
+    return {
+        "model": ErrorEnvelope,
+        "description": "Service temporarily unavailable: database or cache",
+        "headers": dict(_RETRY_AFTER),
+    }
+
+
 def _add_response(
     route: APIRoute, status: int, description: str, *, retry_after: bool = False
 ) -> None:
@@ -131,9 +142,9 @@ async def refuse_unknown_query(request: Request) -> None:
         return
     known: frozenset[str] | None = getattr(route, "_declared_query_names", None)
     if known is None:
-        # A route that reads any query declares none to refuse: every name is "known".
-        known = frozenset() if _reads_any_query(route) else declared_query_names(route)
-        route._reads_any_query = _reads_any_query(route)  # type: ignore[attr-defined]
+        reads_any = _reads_any_query(route)
+        known = frozenset() if reads_any else declared_query_names(route)
+        route._reads_any_query = reads_any  # type: ignore[attr-defined]
         route._declared_query_names = known  # type: ignore[attr-defined]
     if getattr(route, "_reads_any_query", False):
         return

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from app.core.access import public
-from app.core.responses import Envelope, ErrorEnvelope, ok
+from app.core.responses import Envelope, ok
+from app.core.routing import outage_response
 from app.modules.system.branding.schemas import BrandingRead
 from app.modules.system.param.reader import params_for
 
@@ -18,18 +19,7 @@ DEFAULT_SITE_NAME = "FastapiAdmin"
     "",
     dependencies=[Depends(public)],
     # The parameters come from the cache or the database: both can be out.
-    responses={
-        503: {
-            "model": ErrorEnvelope,
-            "description": "Service temporarily unavailable: database or cache",
-            "headers": {
-                "Retry-After": {
-                    "description": "Seconds to wait before sending the request again",
-                    "schema": {"type": "integer", "minimum": 1},
-                }
-            },
-        }
-    },
+    responses={503: outage_response()},
 )
 async def get_branding(request: Request) -> Envelope[BrandingRead]:
     """Site name, logo, sign-in title and footer, from the `site.*` parameters."""

@@ -26,7 +26,7 @@ from app.core import migrations
 from app.core.config import Settings, load_settings
 from app.core.database import Base
 from app.main import create_app
-from app.modules.auth.deps import principal_memo
+from app.modules.system.auth.deps import principal_memo
 from app.modules.system.login_log.recorder import writer_for as login_log_writer
 from app.modules.system.operation_log.recorder import writer_for as operation_log_writer
 from tests.support.databases import TEST_REDIS_URL, temporary_database

@@ -227,7 +227,7 @@ async def _mfa_rows(database: str, *, enrol: bool) -> tuple[bool, str | None, in
     from sqlalchemy import func, insert, select, update
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from app.modules.auth.models import AuthSession, RecoveryCode
+    from app.modules.system.auth.models import AuthSession, RecoveryCode
     from app.modules.system.user.models import User
 
     engine = create_async_engine(database)

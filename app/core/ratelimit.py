@@ -6,7 +6,7 @@
 
 Exceeding a limit answers 429 with `Retry-After`. A limit is a guard for availability, so if
 the cache is unreachable the check is skipped (logged); login throttling, which is security
-state, fails closed instead (see `app/modules/auth/throttle.py`).
+state, fails closed instead (see `app/modules/system/auth/throttle.py`).
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from app.core.excel import XLSX_MEDIA_TYPE
 from app.core.idempotency import HEADER, REPLAYED_HEADER, _Digest
 from app.core.responses import Envelope, created
 from app.main import create_app
-from app.modules.auth import sessions
-from app.modules.auth.deps import token_service
+from app.modules.system.auth import sessions
+from app.modules.system.auth.deps import token_service
 from app.modules.example.models import Example
 from app.modules.example.permissions import EXAMPLE_CREATE
 from app.modules.system.permissions import USER_IMPORT

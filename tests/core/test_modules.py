@@ -29,18 +29,19 @@ def names(**overrides: object) -> list[str]:
 
 
 def test_star_enables_every_package_under_app_modules_except_the_disabled_ones() -> None:
-    assert {"system", "auth", "monitor", "files", "scheduler"} <= set(local_modules())
+    assert {"system", "monitor", "files", "scheduler"} <= set(local_modules())
+    assert "auth" not in local_modules()  # identity is one module: auth lives in system
     enabled = names()
     assert set(enabled) == set(local_modules()) - {"example", "blog"}
-    assert enabled.index("system") < enabled.index("auth") < enabled.index("scheduler")
+    assert enabled.index("system") < enabled.index("scheduler")
 
 
 def test_an_explicit_list_loads_in_dependency_order() -> None:
-    assert names(modules=["scheduler", "auth", "system"]) == ["system", "auth", "scheduler"]
+    assert names(modules=["scheduler", "files", "system"]) == ["system", "scheduler", "files"]
 
 
 def test_a_missing_dependency_or_module_is_one_readable_error() -> None:
-    with pytest.raises(ConfigError, match="scheduler needs system, auth enabled too"):
+    with pytest.raises(ConfigError, match="scheduler needs system enabled too"):
         names(modules=["scheduler"])
     with pytest.raises(ConfigError, match="no module named 'nosuch'"):
         names(modules=["*", "nosuch"])
@@ -131,10 +132,11 @@ def test_every_enabled_module_declares_itself_completely() -> None:
     from app.core.access import registry
 
     settings = load_settings("test", database_url=SQLITE, modules_disabled=[])
+    specs = load_modules(settings)  # declares their codes
     codes = {permission.code for permission in registry.all()}
-    for spec in load_modules(settings):
+    for spec in specs:
         assert isinstance(spec, ModuleSpec)
-        if spec.routers and spec.name != "auth":
+        if spec.routers:
             assert spec.permissions, f"{spec.name} declares no permissions module"
         stack = list(spec.menus)
         while stack:
@@ -152,7 +154,7 @@ def test_enabled_is_decided_once_with_star_plugins_and_disabled_applied() -> Non
 
     settings = load_settings("test", modules=["*"], modules_disabled=["example", "blog"])
     names = enabled_module_names(settings)
-    assert {"system", "auth", "scheduler"} <= set(names)
+    assert {"system", "scheduler"} <= set(names)
     assert "*" not in names and "example" not in names and "blog" not in names
     assert is_enabled(settings, "scheduler")
     assert not is_enabled(settings, "blog")

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.core import migrations
 from app.core.bootstrap import load_initial_data
 from app.core.database import create_engine, create_sessionmaker
-from app.modules.auth.models import AuthSession, RefreshToken
+from app.modules.system.auth.models import AuthSession, RefreshToken
 from tests.conftest import make_settings
 from tests.support.identity import create_dept, create_role, create_user
 

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from app.core.database import create_engine, create_sessionmaker
-from app.modules.auth import authz, sessions
+from app.modules.system.auth import authz, sessions
 from app.modules.system.dict import cache as dict_cache
 from tests.conftest import make_settings
 from tests.resilience.conftest import StartApp

@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.modules.auth import authz, sessions
-from app.modules.auth.deps import token_service
+from app.modules.system.auth import authz, sessions
+from app.modules.system.auth.deps import token_service
 from app.modules.system.dept.models import Dept
 from app.modules.system.menu.models import Menu
 from app.modules.system.role.models import Role, role_dept, role_menu

@@ -20,7 +20,7 @@ from app.core.errors import Conflict
 from app.core.pagination import Page, PageParams, paginate, pagination
 from app.core.responses import Envelope, created, ok
 from app.main import create_app
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 
 
 class ProbeBase(DeclarativeBase):

@@ -335,7 +335,7 @@ class Cache(abc.ABC):
 
         The check and the increment are one operation, so of any number of concurrent callers
         at most `limit` get a slot: the primitive behind "reserve an attempt before verifying
-        a guess" (`app.modules.auth.throttle`). A counter this call creates expires after
+        a guess" (`app.modules.system.auth.throttle`). A counter this call creates expires after
         `ttl` seconds (a fixed window, never extended, as `incr`); a full counter is left
         unchanged.
 

@@ -25,7 +25,7 @@ module = ModuleSpec(
     routers=[router],
     models=["app.modules.blog.models"],
     permissions="app.modules.blog.permissions",
-    depends_on=("system", "auth"),
+    depends_on=("system",),
     menus=[
         {
             "name": "Blog",

@@ -21,7 +21,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.blog import service
 from app.modules.blog.models import Article
 from app.modules.blog.schemas import (

@@ -20,7 +20,7 @@ module = ModuleSpec(
     name="example",
     routers=[router],
     models=["app.modules.example.models"],
-    depends_on=("system", "auth"),
+    depends_on=("system",),
     permissions="app.modules.example.permissions",
     menus=[
         {

@@ -17,7 +17,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.example import service
 from app.modules.example.models import Example
 from app.modules.example.permissions import (

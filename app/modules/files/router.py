@@ -26,7 +26,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id, pattern
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.files import service
 from app.modules.files.detect import TYPES
 from app.modules.files.exceptions import FileTooLarge, MalformedUpload

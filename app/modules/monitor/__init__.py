@@ -19,7 +19,7 @@ from app.modules.monitor.session.router import router as session_router
 module = ModuleSpec(
     name="monitor",
     routers=[health_router, session_router, server_router, cache_router],
-    depends_on=("system", "auth"),
+    depends_on=("system",),
     lifespan=server_lifespan,
     permissions="app.modules.monitor.permissions",
     menus=[

@@ -18,7 +18,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, accepted, created, error_responses, ok
 from app.core.schemas import Id, UtcDateTime, pattern
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.scheduler import service
 from app.modules.scheduler.leader import LEADER_INFO
 from app.modules.scheduler.lifespan import Scheduler, get_scheduler

@@ -1,9 +1,12 @@
-"""System module: users, roles, menus, departments, positions, dictionaries, parameters,
-notices, and the operation and login logs."""
+"""System module, the identity module: sign-in (`auth`: login, tokens, sessions, MFA, the
+caller's profile), users, roles, menus, departments, positions, dictionaries, parameters,
+notices, and the operation and login logs. It provides the core's route guard
+(`app.core.guard`); the other modules guard their routes through the core only."""
 
 from starlette.middleware import Middleware
 
 from app.core.modules import ModuleSpec
+from app.modules.system.auth.router import router as auth_router
 from app.modules.system.bootstrap import load_initial_data
 from app.modules.system.branding.router import router as branding_router
 from app.modules.system.dept.router import router as dept_router
@@ -35,6 +38,7 @@ module = ModuleSpec(
         param_router,
         notice_router,
         branding_router,
+        auth_router,
     ],
     models=[
         "app.modules.system.dept.models",
@@ -47,6 +51,7 @@ module = ModuleSpec(
         "app.modules.system.notice.models",
         "app.modules.system.operation_log.models",
         "app.modules.system.login_log.models",
+        "app.modules.system.auth.models",
     ],
     initial_data=load_initial_data,
     lifespan=system_lifespan,

@@ -18,7 +18,7 @@ from app.core.database import create_engine, create_sessionmaker, utcnow
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.responses import ErrorDetail
 from app.core.security.passwords import PasswordHasher, generate_password
-from app.modules.auth import authz, sessions
+from app.modules.system.auth import authz, sessions
 from app.modules.system.user import repository as user_repository
 from app.modules.system.user import service as user_service
 from app.modules.system.user.exceptions import EmailTaken, UsernameTaken
@@ -114,7 +114,7 @@ async def reset_password(settings: Settings, *, username: str) -> str:
 async def reset_mfa(settings: Settings, *, username: str) -> bool:
     """Turn a user's MFA off (lost authenticator) and end their sessions; they sign in with
     their password alone and enrol again. Returns False when they had no MFA to reset."""
-    from app.modules.auth import mfa
+    from app.modules.system.auth import mfa
 
     async with _transaction(settings) as (db, cache):
         user = (
@@ -136,7 +136,7 @@ async def reencrypt_mfa_secrets(settings: Settings) -> tuple[int, int]:
 
     Returns (re-encrypted, unreadable): seeds readable with no configured key stay as they are.
     """
-    from app.modules.auth.mfa import read_seed
+    from app.modules.system.auth.mfa import read_seed
 
     changed = unreadable = 0
     async with _transaction(settings) as (db, _cache):

@@ -1,4 +1,4 @@
-"""Power over another principal: one rule (`app.modules.auth.power`), tested from every side.
+"""Power over another principal: one rule (`app.modules.system.auth.power`), tested from every side.
 
     You may act on a user, a role, a menu subtree or a session only if your own grants and
     data scope cover everything the action changes.
@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.modules.auth.models import AuthSession
+from app.modules.system.auth.models import AuthSession
 from app.modules.monitor.permissions import SESSION_DELETE, SESSION_LIST
 from app.modules.system.menu.models import Menu
 from app.modules.system.permissions import (

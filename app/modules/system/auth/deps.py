@@ -31,7 +31,7 @@ from app.core.errors import NotAuthenticated, PermissionDenied
 from app.core.ratelimit import check_user_limit
 from app.core.security.passwords import PasswordHasher
 from app.core.security.tokens import InvalidToken, TokenService
-from app.modules.auth import authz, sessions
+from app.modules.system.auth import authz, sessions
 
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/api/v1/auth/login", auto_error=False, refreshUrl="/api/v1/auth/refresh"

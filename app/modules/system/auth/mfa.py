@@ -18,8 +18,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.core.config import Settings
 from app.core.security import totp
 from app.core.security.crypto import SecretBox, keyed_hash
-from app.modules.auth.models import RecoveryCode
-from app.modules.auth.schemas import MfaSetupRead
+from app.modules.system.auth.models import RecoveryCode
+from app.modules.system.auth.schemas import MfaSetupRead
 from app.modules.system.user.models import User
 
 RECOVERY_CODES = 10

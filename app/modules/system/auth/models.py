@@ -62,7 +62,7 @@ class RevocationEpoch(Base):
     transaction. In the lite shape the session cache is per process, so a revocation made by
     another process (`python main.py reset-password`) cannot reach it; each authenticated
     request reads this row (one primary-key read) and trusts a cached session only if it was
-    cached under the current token (`app.modules.auth.sessions`)."""
+    cached under the current token (`app.modules.system.auth.sessions`)."""
 
     __tablename__ = "auth_revocation_epoch"
 

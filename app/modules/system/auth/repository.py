@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal, scope_filter
-from app.modules.auth.models import AuthSession
+from app.modules.system.auth.models import AuthSession
 from app.modules.system.menu.models import Menu
 from app.modules.system.role.models import Role, role_menu
 from app.modules.system.user.models import User, user_role

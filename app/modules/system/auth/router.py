@@ -15,20 +15,20 @@ from app.core.responses import Envelope, error_responses, ok
 from app.core.security.captcha import CaptchaService
 from app.core.security.passwords import PasswordHasher
 from app.core.security.tokens import TokenService
-from app.modules.auth import authz, mfa, repository, service, sessions
-from app.modules.auth.deps import (
+from app.modules.system.auth import authz, mfa, repository, service, sessions
+from app.modules.system.auth.deps import (
     CurrentPrincipal,
     SelfPrincipal,
     get_password_hasher,
     get_token_service,
 )
-from app.modules.auth.exceptions import (
+from app.modules.system.auth.exceptions import (
     MfaAlreadyEnabled,
     MfaNotEnabled,
     MfaSetupMissing,
     SessionNotFound,
 )
-from app.modules.auth.schemas import (
+from app.modules.system.auth.schemas import (
     CaptchaRead,
     MeRead,
     MfaConfirm,

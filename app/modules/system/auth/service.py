@@ -21,8 +21,8 @@ from app.core.errors import TooManyRequests
 from app.core.security.captcha import CaptchaService
 from app.core.security.passwords import PasswordHasher, check_password
 from app.core.security.tokens import TokenService, hash_token, new_refresh_token
-from app.modules.auth import authz, mfa, repository, sessions
-from app.modules.auth.exceptions import (
+from app.modules.system.auth import authz, mfa, repository, sessions
+from app.modules.system.auth.exceptions import (
     CaptchaRequired,
     InvalidCaptcha,
     InvalidCredentials,
@@ -31,9 +31,9 @@ from app.modules.auth.exceptions import (
     MfaCodeRequired,
     WrongPassword,
 )
-from app.modules.auth.models import AuthSession, RefreshToken
-from app.modules.auth.schemas import TokenResponse
-from app.modules.auth.throttle import LoginThrottle, Reservation
+from app.modules.system.auth.models import AuthSession, RefreshToken
+from app.modules.system.auth.schemas import TokenResponse
+from app.modules.system.auth.throttle import LoginThrottle, Reservation
 from app.modules.system.param.reader import ParamReader
 from app.modules.system.user.models import User
 

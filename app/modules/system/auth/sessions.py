@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.cache import Cache
 from app.core.config import Settings
 from app.core.database import after_commit
-from app.modules.auth.models import AuthSession, RevocationEpoch
+from app.modules.system.auth.models import AuthSession, RevocationEpoch
 
 REVOKED = b"revoked"
 EPOCH_ROW = 1

@@ -24,7 +24,7 @@ from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
 from app.core.database import utcnow
 from app.core.trees import nest
-from app.modules.auth import authz, power, sessions
+from app.modules.system.auth import authz, power, sessions
 from app.modules.system.dept import repository as repo
 from app.modules.system.dept.exceptions import (
     DeptCodeTaken,

@@ -24,7 +24,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.system.dict import service
 from app.modules.system.dict.models import DictData, DictType
 from app.modules.system.dict.schemas import (

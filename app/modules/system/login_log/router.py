@@ -27,7 +27,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import Id, UtcDateTime
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.system.login_log import repository as repo
 from app.modules.system.login_log.models import LoginLog
 from app.modules.system.login_log.schemas import LoginLogRead

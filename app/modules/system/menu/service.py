@@ -21,7 +21,7 @@ from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
 from app.core.trees import nest
-from app.modules.auth import authz, power
+from app.modules.system.auth import authz, power
 from app.modules.system.menu import repository as repo
 from app.modules.system.menu.exceptions import (
     MenuFieldInvalid,

@@ -21,7 +21,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.system.notice import service
 from app.modules.system.notice.models import Notice
 from app.modules.system.notice.schemas import (

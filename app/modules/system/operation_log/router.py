@@ -29,7 +29,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import Id, UtcDateTime, pattern
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.system.operation_log import clearing
 from app.modules.system.operation_log import repository as repo
 from app.modules.system.operation_log.models import OperationLog

@@ -18,7 +18,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.system.param import service
 from app.modules.system.param.models import Param
 from app.modules.system.param.schemas import (

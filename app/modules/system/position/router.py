@@ -17,7 +17,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.auth.deps import require
+from app.modules.system.auth.deps import require
 from app.modules.system.permissions import (
     POSITION_CREATE,
     POSITION_DELETE,

@@ -28,8 +28,8 @@ from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
 from app.core.database import utcnow
-from app.modules.auth import authz, power
-from app.modules.auth.power import Uncovered, first_uncovered, within_scope
+from app.modules.system.auth import authz, power
+from app.modules.system.auth.power import Uncovered, first_uncovered, within_scope
 from app.modules.system.operation_log.changes import record_change
 from app.modules.system.role import repository as repo
 from app.modules.system.role.exceptions import (
@@ -47,7 +47,7 @@ __all__ = ["RoleGrant", "Uncovered", "first_uncovered", "role_grants"]
 
 
 # ----------------------------------------------------------------- power comparisons --
-# The comparisons live in `app.modules.auth.power`, the one rule every action on another
+# The comparisons live in `app.modules.system.auth.power`, the one rule every action on another
 # principal uses; this module keeps the field names of the role API.
 
 

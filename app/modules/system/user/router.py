@@ -20,7 +20,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.auth.deps import PasswordHasherDep, require
+from app.modules.system.auth.deps import PasswordHasherDep, require
 from app.modules.system.permissions import (
     USER_CREATE,
     USER_DELETE,

@@ -9,7 +9,7 @@ Rules (docs/security-checklist.md §0 #3, #4, #8; ASVS 8.2.1-8.2.3, 8.3.2, 7.4.2
 - A non-superuser can only manage (edit, reset the password or MFA, disable, delete) a user
   whose roles are within their own power by the same measure (otherwise a password reset
   would hand them a stronger account); only a superuser manages a superuser.
-  `is_superuser` is never settable. This is the one rule of `app.modules.auth.power`
+  `is_superuser` is never settable. This is the one rule of `app.modules.system.auth.power`
   (`ensure_power_over_users`), which the force logout and department moves and status
   changes use too.
 - Nobody changes their own roles, department or status, resets their own password or MFA or
@@ -43,7 +43,7 @@ from app.core.database import utcnow
 from app.core.excel import csv_text
 from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
-from app.modules.auth import authz, mfa, power, sessions
+from app.modules.system.auth import authz, mfa, power, sessions
 from app.modules.system.operation_log.changes import record_change
 from app.modules.system.role import service as role_service
 from app.modules.system.role.exceptions import GrantNotHeld, ScopeNotHeld

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import delete, update
 
-from app.modules.auth import authz
+from app.modules.system.auth import authz
 from app.modules.system.role.models import role_menu
 from app.modules.system.user.models import User
 from tests.support.identity import auth_headers, create_role, create_user

@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 from app.core.config import Settings
 from app.core.security.passwords import PasswordHasher
-from app.modules.auth import mfa
+from app.modules.system.auth import mfa
 from app.modules.system.user.models import User
-from tests.modules.auth.conftest import bearer, client_from, login, solve_captcha
-from tests.modules.auth.test_mfa import _enrol, _next_code
+from tests.modules.system.auth.conftest import bearer, client_from, login, solve_captcha
+from tests.modules.system.auth.test_mfa import _enrol, _next_code
 from tests.support.identity import DEFAULT_PASSWORD, auth_headers, create_user
 
 WRONG = "wrong password!"

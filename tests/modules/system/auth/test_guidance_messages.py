@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from app.core.config import Settings
-from tests.modules.auth.conftest import login
+from tests.modules.system.auth.conftest import login
 from tests.support.identity import auth_headers, create_role, create_user
 
 ENDPOINT = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) (/api/v1/[a-z0-9/_-]+)")

@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from app.core.config import Settings
 from app.core.security.passwords import PasswordHasher
-from app.modules.auth.deps import password_hasher
+from app.modules.system.auth.deps import password_hasher
 from app.modules.system.user.models import User
-from tests.modules.auth.conftest import bearer, client_from, login, solve_captcha
+from tests.modules.system.auth.conftest import bearer, client_from, login, solve_captcha
 from tests.support.identity import DEFAULT_PASSWORD, auth_headers, create_user
 
 

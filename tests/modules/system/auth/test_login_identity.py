@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.modules.system.user.models import User
-from tests.modules.auth.conftest import login, solve_captcha
+from tests.modules.system.auth.conftest import login, solve_captcha
 from tests.modules.system.login_log.test_login_log import _events
 from tests.support.identity import DEFAULT_PASSWORD, create_user
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.modules.system.user.models import User
-from tests.modules.auth.conftest import bearer, login
+from tests.modules.system.auth.conftest import bearer, login
 from tests.support.identity import DEFAULT_PASSWORD, create_role, create_user
 
 PASSWORD = {"password": DEFAULT_PASSWORD}

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.core.config import Settings
-from app.modules.auth import mfa
-from app.modules.auth.models import RecoveryCode
+from app.modules.system.auth import mfa
+from app.modules.system.auth.models import RecoveryCode
 from app.modules.system.commands import reencrypt_mfa_secrets
 from app.modules.system.user.models import User
 from tests.conftest import make_settings

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.modules.system.user.models import User
-from tests.modules.auth.conftest import bearer, login
+from tests.modules.system.auth.conftest import bearer, login
 from tests.support.identity import DEFAULT_PASSWORD, create_user
 
 NEW = "a different long passphrase"

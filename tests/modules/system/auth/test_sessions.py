@@ -9,8 +9,8 @@ import httpx
 from fastapi import FastAPI
 
 from app.core.database import run_after_commit
-from app.modules.auth import sessions
-from app.modules.auth.deps import token_service
+from app.modules.system.auth import sessions
+from app.modules.system.auth.deps import token_service
 from tests.support.identity import superuser_headers
 
 

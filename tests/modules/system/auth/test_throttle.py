@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from app.core.cache import Cache
 from app.core.errors import TooManyRequests
-from app.modules.auth.throttle import Counter, GuessLimiter
+from app.modules.system.auth.throttle import Counter, GuessLimiter
 
 
 def counter(limit: int, lockout: int | None = 60) -> Counter:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.modules.system.user.models import User
-from tests.modules.auth.conftest import bearer, login
+from tests.modules.system.auth.conftest import bearer, login
 
 
 def _b64(data: dict[str, object]) -> str:

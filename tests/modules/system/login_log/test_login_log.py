@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.core.config import Settings
 from app.modules.system.login_log.models import LoginLog
 from app.modules.system.login_log.recorder import writer_for
-from tests.modules.auth.conftest import solve_captcha
+from tests.modules.system.auth.conftest import solve_captcha
 from tests.support.identity import DEFAULT_PASSWORD, auth_headers, create_role, create_user
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"

@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from app.modules.auth.models import RecoveryCode
+from app.modules.system.auth.models import RecoveryCode
 from app.modules.system.operation_log.models import ChangeLog, OperationLog
 from app.modules.system.operation_log.recorder import writer_for
 from app.modules.system.permissions import (

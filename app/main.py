@@ -19,6 +19,7 @@ from app.core.config import Settings, load_settings
 from app.core.database import create_engine, create_read_sessionmaker, create_sessionmaker
 from app.core.docs import DOCS_PREFIXES, OPENAPI_URL, install_docs
 from app.core.errors import install_error_handlers
+from app.core.guard import install_principal_resolver
 from app.core.logging import configure_logging
 from app.core.metrics import install_metrics
 from app.core.middleware import build_middleware
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.modules = modules
+    install_principal_resolver(app, modules)
     app.state.module_settings = {
         spec.settings: load_module_settings(spec, settings) for spec in modules if spec.settings
     }

@@ -2,7 +2,8 @@
 and their registry, wildcard grants, the public-route marker, and the data-scope filter.
 
 Modules declare their codes in `permissions.py` (`registry.declare(...)`); routes declare access
-with `Depends(require("module:resource:action"))` (from the auth module) or `Depends(public)`.
+with `Depends(require("module:resource:action"))` (`app.core.guard`) or `Depends(public)`. Who the
+caller is, the identity module decides: its spec provides a `PrincipalResolver`.
 """
 
 from __future__ import annotations
@@ -10,12 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import ColumnElement, false, or_
 from sqlalchemy.orm import QueryableAttribute
 
 from app.core.sql import in_values
+
+if TYPE_CHECKING:
+    from fastapi import Request
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.core.cache import Cache
 
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9-]*(:[a-z][a-z0-9-]*){2}$")
 GRANT_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9-]*:(\*|[a-z][a-z0-9-]*:(\*|[a-z][a-z0-9-]*)))$")
@@ -130,3 +137,14 @@ def scope_filter(
     if not conditions:
         return false()
     return or_(*conditions)
+
+
+class PrincipalResolver(Protocol):
+    """What the identity module provides the core's route guard (`ModuleSpec.principal_resolver`):
+    the caller a bearer token stands for, or `NotAuthenticated` (401). It runs in the request's
+    own session (`db`) and may read the shared cache; the guard then checks pending steps,
+    permission codes and the data scope, and applies the per-user rate limit."""
+
+    async def __call__(
+        self, request: Request, db: AsyncSession, cache: Cache, token: str
+    ) -> Principal: ...

@@ -551,7 +551,7 @@ async def _signed_in(scope: Scope, receive: Receive, send: Send, access_token: s
         await _unavailable(scope, receive, send, "database")
         return False
     log.info("idempotent_replay_refused", reason="session ended")
-    # What the route itself answers for this token (app.modules.system.auth.deps.get_principal).
+    # What the route itself answers for this token (app.core.guard.get_principal).
     await _refuse(
         scope, receive, send, 401, "Session ended", headers={"WWW-Authenticate": "Bearer"}
     )

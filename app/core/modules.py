@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.middleware import Middleware
 
+from app.core.access import PrincipalResolver
 from app.core.config import ConfigError, Settings, env_file_for
 
 InitialData = Callable[[AsyncSession, Settings], Awaitable[None]]
@@ -56,6 +57,9 @@ class ModuleSpec:
     # The module's own settings: a pydantic-settings class with an `env_prefix` (e.g. BLOG_),
     # read from the environment and env/.env.<env> like the core settings.
     settings: type[BaseSettings] | None = None
+    # Who the caller is, for the core's route guard (`app.core.guard`): provided by the one
+    # identity module (system); every other module guards its routes through the core.
+    principal_resolver: PrincipalResolver | None = None
 
 
 ENTRY_POINT_GROUP = "fastapiadmin.modules"

@@ -32,10 +32,10 @@ from app.core.excel import XLSX_MEDIA_TYPE
 from app.core.idempotency import HEADER, REPLAYED_HEADER, _Digest
 from app.core.responses import Envelope, created
 from app.main import create_app
-from app.modules.system.auth import sessions
-from app.modules.system.auth.deps import token_service
 from app.modules.example.models import Example
 from app.modules.example.permissions import EXAMPLE_CREATE
+from app.modules.system.auth import sessions
+from app.modules.system.auth.deps import token_service
 from app.modules.system.permissions import USER_IMPORT
 from app.modules.system.user.models import User
 from tests.conftest import check_envelope, make_settings

@@ -17,10 +17,10 @@ from app.core.access import public
 from app.core.config import Settings
 from app.core.database import NAMING_CONVENTION, SessionDep, TimestampMixin
 from app.core.errors import Conflict
+from app.core.guard import require
 from app.core.pagination import Page, PageParams, paginate, pagination
 from app.core.responses import Envelope, created, ok
 from app.main import create_app
-from app.modules.system.auth.deps import require
 
 
 class ProbeBase(DeclarativeBase):

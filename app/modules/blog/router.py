@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.core.access import Principal
 from app.core.database import SessionDep
+from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
@@ -21,7 +22,6 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.system.auth.deps import require
 from app.modules.blog import service
 from app.modules.blog.models import Article
 from app.modules.blog.schemas import (

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import SettingsDep
+from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
@@ -26,7 +27,6 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id, pattern
-from app.modules.system.auth.deps import require
 from app.modules.files import service
 from app.modules.files.detect import TYPES
 from app.modules.files.exceptions import FileTooLarge, MalformedUpload

@@ -6,6 +6,7 @@ notices, and the operation and login logs. It provides the core's route guard
 from starlette.middleware import Middleware
 
 from app.core.modules import ModuleSpec
+from app.modules.system.auth.deps import resolve_principal
 from app.modules.system.auth.router import router as auth_router
 from app.modules.system.bootstrap import load_initial_data
 from app.modules.system.branding.router import router as branding_router
@@ -58,4 +59,5 @@ module = ModuleSpec(
     middleware=[Middleware(OperationLogMiddleware)],
     jobs="app.modules.system.jobs",
     permissions="app.modules.system.permissions",
+    principal_resolver=resolve_principal,
 )

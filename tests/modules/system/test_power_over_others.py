@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.modules.system.auth.models import AuthSession
 from app.modules.monitor.permissions import SESSION_DELETE, SESSION_LIST
+from app.modules.system.auth.models import AuthSession
 from app.modules.system.menu.models import Menu
 from app.modules.system.permissions import (
     DEPT_UPDATE,

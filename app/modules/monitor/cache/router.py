@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Path
 from app.core.access import Principal
 from app.core.cache.namespaces import NAMESPACE_PATTERN
 from app.core.deps import CacheDep, SettingsDep
+from app.core.guard import require
 from app.core.responses import Envelope, error_responses, ok
-from app.modules.system.auth.deps import require
 from app.modules.monitor.cache import service
 from app.modules.monitor.cache.schemas import CacheRead, NamespaceCleared
 from app.modules.monitor.permissions import CACHE_DELETE, CACHE_LIST

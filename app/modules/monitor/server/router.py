@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.core.access import Principal
+from app.core.guard import require
 from app.core.responses import Envelope, error_responses, ok
-from app.modules.system.auth.deps import require
 from app.modules.monitor.permissions import SERVER_READ
 from app.modules.monitor.server import service
 from app.modules.monitor.server.schemas import ServerRead

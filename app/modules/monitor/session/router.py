@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep, utcnow
 from app.core.deps import CacheDep
+from app.core.guard import require
 from app.core.pagination import Page, PageParams, pagination
 from app.core.responses import Envelope, error_responses, ok
+from app.modules.monitor.permissions import SESSION_DELETE, SESSION_LIST
 from app.modules.system.auth import power, sessions
 from app.modules.system.auth import repository as auth_repository
-from app.modules.system.auth.deps import require
 from app.modules.system.auth.exceptions import SessionNotFound
 from app.modules.system.auth.models import AuthSession
 from app.modules.system.auth.schemas import SessionRead
-from app.modules.monitor.permissions import SESSION_DELETE, SESSION_LIST
 from app.modules.system.user.models import User
 
 router = APIRouter(prefix="/api/v1/monitor/sessions", tags=["monitor: sessions"])

@@ -1,10 +1,6 @@
-"""Authentication and authorization dependencies every route uses.
-
-    @router.post("", dependencies=[Depends(require(USER_CREATE))])
-    async def create_user(...): ...
-
-    @router.get("/me")
-    async def get_me(principal: Annotated[Principal, Depends(require())]): ...  # signed in
+"""Who the caller is: the system module's `PrincipalResolver` for the core's route guard
+(`app.core.guard`: `require()`, `CurrentPrincipal`), the session check of an Idempotency-Key
+replay, and the app's token service and password hasher.
 
 A warm request makes no database query in the scale shape: the token is checked locally, the
 session and the permission versions come from the shared cache in one round trip, the
@@ -15,27 +11,18 @@ the session at once (`sessions.current_epoch`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-import structlog
 from fastapi import Depends, FastAPI, Request
-from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.access import Principal, registry
-from app.core.context import user_id_var
-from app.core.database import SessionDep
-from app.core.deps import CacheDep
-from app.core.errors import NotAuthenticated, PermissionDenied
-from app.core.ratelimit import check_user_limit
+from app.core.access import Principal
+from app.core.cache import Cache
+from app.core.errors import NotAuthenticated
 from app.core.security.passwords import PasswordHasher
 from app.core.security.tokens import InvalidToken, TokenService
 from app.modules.system.auth import authz, sessions
-
-oauth2_scheme = OAuth2PasswordBearer(
-    tokenUrl="/api/v1/auth/login", auto_error=False, refreshUrl="/api/v1/auth/refresh"
-)
 
 
 def utcnow() -> datetime:
@@ -76,15 +63,11 @@ async def get_token_service(request: Request) -> TokenService:
     return token_service(request.app)
 
 
-async def get_principal(
-    request: Request,
-    db: SessionDep,
-    cache: CacheDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+async def resolve_principal(
+    request: Request, db: AsyncSession, cache: Cache, token: str
 ) -> Principal:
-    """The signed-in caller, or 401."""
-    if not token:
-        raise NotAuthenticated()
+    """The caller `token` stands for, or 401: the system module's `PrincipalResolver`, which
+    the core's route guard (`app.core.guard.get_principal`) calls."""
     tokens = token_service(request.app)
     try:
         claims = tokens.decode_access(token)
@@ -102,7 +85,7 @@ async def get_principal(
         )
     if not live or live.user_id != claims.user_id:
         raise NotAuthenticated("Session ended")
-    principal = await authz.load_principal(
+    return await authz.load_principal(
         db,
         cache,
         principal_memo(request.app),
@@ -110,11 +93,6 @@ async def get_principal(
         claims.session_id,
         (versions[0], versions[1]),
     )
-    user_id_var.set(principal.user_id)
-    structlog.contextvars.bind_contextvars(user_id=principal.user_id)
-    request.state.principal = principal
-    await check_user_limit(request, principal.user_id)
-    return principal
 
 
 async def session_is_live(app: FastAPI, token: str) -> bool:
@@ -139,48 +117,4 @@ async def session_is_live(app: FastAPI, token: str) -> bool:
     return isinstance(live, sessions.LiveSession) and live.user_id == claims.user_id
 
 
-def require(
-    *codes: str, allow_pending: bool = False, all_data: bool = False
-) -> Callable[..., Awaitable[Principal]]:
-    """A dependency admitting signed-in callers who hold every one of `codes`.
-
-    With no codes it admits any signed-in caller (self-service routes). Codes must be declared
-    in a module's `permissions.py`; a typo fails at import time, not at request time.
-    `allow_pending` admits callers who still must set up MFA or change their password (their
-    profile, password, MFA and logout routes); every other route refuses them with 403.
-    `all_data` admits only callers whose data scope is "all" (superusers included): routes
-    over records that cannot be limited to a data scope, such as the audit logs (403).
-    """
-    for code in codes:
-        if code not in registry:
-            raise ValueError(f"permission {code!r} is not declared in any permissions.py")
-
-    async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not allow_pending:
-            if principal.password_change_required:
-                raise PermissionDenied(
-                    "Password change required: set a new one with PUT /api/v1/auth/me/password "
-                    "(`current_password`, `new_password`) before using other endpoints"
-                )
-            if principal.mfa_enrollment_required:
-                raise PermissionDenied(
-                    "Multi-factor authentication must be set up first: POST "
-                    "/api/v1/auth/mfa/setup, then POST /api/v1/auth/mfa/confirm with a code"
-                )
-        for code in codes:
-            if not principal.can(code):
-                raise PermissionDenied(f"Permission denied: {code}")
-        if all_data and not (principal.is_superuser or principal.scope.all):
-            raise PermissionDenied("Permission denied: this needs the data scope 'all'")
-        return principal
-
-    dependency.required_permissions = codes  # type: ignore[attr-defined]
-    dependency.requires_all_data = all_data  # type: ignore[attr-defined]
-    dependency.__name__ = f"require_{'_'.join(codes) or 'signed_in'}"
-    return dependency
-
-
-CurrentPrincipal = Annotated[Principal, Depends(require())]
-# The caller's own account routes, reachable while a password change or MFA setup is pending.
-SelfPrincipal = Annotated[Principal, Depends(require(allow_pending=True))]
 PasswordHasherDep = Annotated[PasswordHasher, Depends(get_password_hasher)]

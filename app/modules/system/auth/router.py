@@ -11,17 +11,13 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from app.core.access import public, registry
 from app.core.database import SessionDep
 from app.core.deps import CacheDep, SettingsDep
+from app.core.guard import CurrentPrincipal, SelfPrincipal
 from app.core.responses import Envelope, error_responses, ok
 from app.core.security.captcha import CaptchaService
 from app.core.security.passwords import PasswordHasher
 from app.core.security.tokens import TokenService
 from app.modules.system.auth import authz, mfa, repository, service, sessions
-from app.modules.system.auth.deps import (
-    CurrentPrincipal,
-    SelfPrincipal,
-    get_password_hasher,
-    get_token_service,
-)
+from app.modules.system.auth.deps import get_password_hasher, get_token_service
 from app.modules.system.auth.exceptions import (
     MfaAlreadyEnabled,
     MfaNotEnabled,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
+from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
@@ -18,7 +19,6 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.system.auth.deps import require
 from app.modules.system.dept import service
 from app.modules.system.dept.models import Dept
 from app.modules.system.dept.schemas import (

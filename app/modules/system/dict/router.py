@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep
+from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
@@ -24,7 +25,6 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.system.auth.deps import require
 from app.modules.system.dict import service
 from app.modules.system.dict.models import DictData, DictType
 from app.modules.system.dict.schemas import (

@@ -18,6 +18,7 @@ from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.excel import Column
 from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
+from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
@@ -27,7 +28,6 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import Id, UtcDateTime
-from app.modules.system.auth.deps import require
 from app.modules.system.login_log import repository as repo
 from app.modules.system.login_log.models import LoginLog
 from app.modules.system.login_log.schemas import LoginLogRead

@@ -20,6 +20,7 @@ from app.core.database import SessionDep
 from app.core.errors import NotFound
 from app.core.excel import Column
 from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
+from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
@@ -29,7 +30,6 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import Id, UtcDateTime, pattern
-from app.modules.system.auth.deps import require
 from app.modules.system.operation_log import clearing
 from app.modules.system.operation_log import repository as repo
 from app.modules.system.operation_log.models import OperationLog

@@ -12,6 +12,7 @@ from app.core.database import SessionDep
 from app.core.deps import CacheDep, SettingsDep
 from app.core.excel import XLSX_MEDIA_TYPE, receive_upload, upload_openapi
 from app.core.exports import read_ahead
+from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
@@ -20,7 +21,7 @@ from app.core.pagination import (
 )
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
-from app.modules.system.auth.deps import PasswordHasherDep, require
+from app.modules.system.auth.deps import PasswordHasherDep
 from app.modules.system.permissions import (
     USER_CREATE,
     USER_DELETE,

@@ -15,7 +15,7 @@ from app.core.access import DataScope, Principal
 from app.core.cache import Cache
 from app.core.config import Settings
 from app.core.database import run_after_commit
-from app.modules.system.auth.deps import get_principal
+from app.core.guard import get_principal
 from app.modules.system.bootstrap import load_initial_data
 from app.modules.system.dict import cache as dict_cache
 from app.modules.system.dict import service

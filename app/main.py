@@ -22,7 +22,7 @@ from app.core.errors import install_error_handlers
 from app.core.guard import install_principal_resolver
 from app.core.logging import configure_logging
 from app.core.metrics import install_metrics
-from app.core.middleware import build_middleware
+from app.core.middleware import MAX_BODY_BYTES, build_middleware
 from app.core.modules import load_module_settings, load_modules
 from app.core.openapi import operation_id
 from app.core.retry import transaction_retry
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             *build_middleware(settings, DOCS_PREFIXES),
             *(m for spec in modules for m in spec.middleware),
             # Innermost: a request the database broke as a deadlock runs again from here.
-            *transaction_retry(settings.db_retry_attempts),
+            *transaction_retry(settings.db_retry_attempts, max_body=MAX_BODY_BYTES),
         ],
     )
     app.state.settings = settings

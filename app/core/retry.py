@@ -241,11 +241,11 @@ class TransactionRetryMiddleware:
         return dropped
 
 
-def transaction_retry(attempts: int) -> list[Middleware]:
+def transaction_retry(attempts: int, *, max_body: int) -> list[Middleware]:
     """The retry layer for the end of the app's middleware list (the innermost place, after
-    the module middleware), or nothing when `attempts <= 1` (`DB_RETRY_ATTEMPTS`)."""
+    the module middleware), or nothing when `attempts <= 1` (`DB_RETRY_ATTEMPTS`). `max_body`
+    is the request body cap (`app.core.middleware.MAX_BODY_BYTES`), passed in so that this
+    module, which the error handlers import, imports no middleware."""
     if attempts <= 1:
         return []
-    from app.core.middleware import MAX_BODY_BYTES  # that module imports this one
-
-    return [Middleware(TransactionRetryMiddleware, attempts=attempts, max_body=MAX_BODY_BYTES)]
+    return [Middleware(TransactionRetryMiddleware, attempts=attempts, max_body=max_body)]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
@@ -169,3 +169,20 @@ EMAIL_HINT = "must be an email address such as name@example.com"
 PHONE_HINT = "must be a phone number: digits, spaces and ( ) -, with an optional leading +"
 CODE_HINT = "must start with a letter or digit, followed by letters, digits and _ . : -"
 NO_CONTROL_HINT = "must not contain control characters (line breaks, tabs, NUL)"
+
+# The field types the records of the admin share (users, roles, menus, departments,
+# positions, dictionaries): one definition each, so a bound or a word changes everywhere.
+Status = Literal["active", "disabled"]
+# The display order among siblings.
+Sort = Annotated[int, Field(ge=0, le=1_000_000)]
+# A record's code (roles, departments, positions, the import's role codes). Compared
+# case-insensitively (MySQL's collation does so anyway), so unique the same way everywhere.
+Code = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=64,
+        pattern=pattern(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", CODE_HINT),
+    ),
+]

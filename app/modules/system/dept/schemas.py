@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -16,35 +16,21 @@ from pydantic import (
 
 from app.core.concurrency import ExpectedVersion
 from app.core.schemas import (
-    CODE_HINT,
     EMAIL_HINT,
     PHONE_HINT,
+    Code,
     DisplayText,
     Id,
+    Sort,
+    Status,
     blank_to_none,
     pattern,
 )
 
-Status = Literal["active", "disabled"]
 DeptId = Id
 Name = DisplayText[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ]
-# Codes are compared case-insensitively (MySQL's collation does so anyway), so they are
-# unique the same way on every database.
-Code = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        min_length=1,
-        max_length=64,
-        pattern=pattern(
-            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
-            CODE_HINT,
-        ),
-    ),
-]
-Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 Leader = Annotated[

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Field,
     StringConstraints,
     ValidationInfo,
     field_validator,
 )
 
-from app.core.schemas import DisplayText, pattern
+from app.core.schemas import DisplayText, Sort, Status, pattern
 
-Status = Literal["active", "disabled"]
 # Lower case only, so a code is unique and found the same way on every database (MySQL
 # compares case-insensitively, PostgreSQL and SQLite do not).
 TYPE_CODE_PATTERN = pattern(
@@ -40,7 +38,6 @@ Label = DisplayText[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ]
 Value = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 def _blank_to_none(value: Any) -> Any:

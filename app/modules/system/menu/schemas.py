@@ -17,15 +17,13 @@ from pydantic import (
 
 from app.core.access import GRANT_PATTERN
 from app.core.concurrency import ExpectedVersion
-from app.core.schemas import DisplayText, Id, blank_to_none, pattern
+from app.core.schemas import DisplayText, Id, Sort, Status, blank_to_none, pattern
 
-Status = Literal["active", "disabled"]
 MenuType = Literal["directory", "menu", "button"]
 MenuId = Id
 Title = DisplayText[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ]
-Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 
 # `module:resource:action` as the registry declares codes, or a wildcard grant
 # (`system:user:*`, `system:*`, `*`); granting a wildcard needs holding it (anti-escalation).

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Field,
     StringConstraints,
     field_validator,
 )
 
-from app.core.schemas import CODE_HINT, DisplayText, Remark, pattern
+from app.core.schemas import Code, DisplayText, Remark, Sort, Status
 
-Status = Literal["active", "disabled"]
 Name = DisplayText[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ]
-# Compared case-insensitively, so codes are unique the same way on every database.
-Code = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        min_length=1,
-        max_length=64,
-        pattern=pattern(
-            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
-            CODE_HINT,
-        ),
-    ),
-]
-Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 class PositionCreate(BaseModel):

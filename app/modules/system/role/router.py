@@ -18,7 +18,7 @@ from app.core.pagination import (
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
-from app.core.schemas import Id
+from app.core.schemas import Id, Status
 from app.modules.system.permissions import (
     ROLE_CREATE,
     ROLE_DELETE,
@@ -28,7 +28,7 @@ from app.modules.system.permissions import (
 )
 from app.modules.system.role import service
 from app.modules.system.role.models import Role
-from app.modules.system.role.schemas import RoleCreate, RoleRead, RoleUpdate, Status
+from app.modules.system.role.schemas import RoleCreate, RoleRead, RoleUpdate
 
 router = APIRouter(prefix="/api/v1/system/roles", tags=["system: roles"])
 

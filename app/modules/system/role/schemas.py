@@ -16,29 +16,14 @@ from pydantic import (
 )
 
 from app.core.concurrency import ExpectedVersion
-from app.core.schemas import CODE_HINT, DisplayText, Id, pattern
+from app.core.schemas import Code, DisplayText, Id, Sort, Status
 
 MAX_LINKS = 1000
 
-Status = Literal["active", "disabled"]
 DataScope = Literal["all", "custom", "dept", "dept_and_children", "self"]
 Name = DisplayText[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ]
-# Compared case-insensitively, so codes are unique the same way on every database.
-Code = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        min_length=1,
-        max_length=64,
-        pattern=pattern(
-            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
-            CODE_HINT,
-        ),
-    ),
-]
-Sort = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 def _unique_sorted(ids: list[int]) -> list[int]:

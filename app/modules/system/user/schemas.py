@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import (
@@ -29,19 +29,19 @@ from pydantic import (
 
 from app.core.concurrency import ExpectedVersion
 from app.core.schemas import (
-    CODE_HINT,
     EMAIL_HINT,
     PHONE_HINT,
+    Code,
     DisplayText,
     Id,
     Remark,
+    Status,
     blank_to_none,
     pattern,
 )
 
 MAX_LINKS = 100
 
-Status = Literal["active", "disabled"]
 Username = Annotated[
     str,
     StringConstraints(
@@ -215,20 +215,6 @@ def _split_codes(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in re.split(r"[,;\n]", value) if part.strip()]
     return value
-
-
-Code = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        min_length=1,
-        max_length=64,
-        pattern=pattern(
-            r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
-            CODE_HINT,
-        ),
-    ),
-]
 
 
 class UserImportRow(BaseModel):

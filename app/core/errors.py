@@ -6,7 +6,6 @@ from services, and never build error responses themselves.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -14,14 +13,13 @@ from typing import Any, ClassVar
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import Column
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import exc as sa_orm_exc
-from sqlalchemy.sql import visitors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.core.cache import CacheUnavailableError
+from app.core.integrity import conflict_fields as _conflict_fields
 from app.core.responses import ErrorDetail, error_response
 from app.core.retry import mark_conflict
 from app.core.validation import field_path, human_message, media_type_mismatch
@@ -177,51 +175,6 @@ async def _http_exception(_request: Request, exc: Exception) -> Response:
     if status == 404 and message == "Not Found":
         message = "Not found"
     return error_response(status, message, headers=exc.headers)
-
-
-# Constraint names follow the naming convention (`uq_<table>_<column>`), so the violated field
-# can be named without showing SQL or the offending value.
-_CONSTRAINT_PATTERNS = (
-    re.compile(r'constraint "(?P<name>[\w]+)"'),  # PostgreSQL
-    re.compile(r"for key '(?:[\w]+\.)?(?P<name>[\w]+)'"),  # MySQL / MariaDB
-    re.compile(r"UNIQUE constraint failed: index '(?P<name>[\w]+)'"),  # SQLite, an expression
-    re.compile(r"UNIQUE constraint failed: (?P<cols>[\w.]+(?:, [\w.]+)*)"),  # SQLite
-)
-
-
-def _constraint_columns(name: str) -> list[str]:
-    """The columns of the unique constraint or index called `name`, from the models."""
-    from app.core.database import Base
-
-    for table in Base.metadata.tables.values():
-        for constraint in table.constraints:
-            if constraint.name == name:
-                return [column.name for column in getattr(constraint, "columns", ())]
-        for index in table.indexes:
-            if index.name == name:
-                # An index on `lower(code)` names the column inside the expression.
-                return [
-                    element.name
-                    for expression in index.expressions
-                    if not isinstance(expression, str)
-                    for element in visitors.iterate(expression)
-                    if isinstance(element, Column)
-                ]
-    return []
-
-
-def _conflict_fields(message: str) -> list[str]:
-    for pattern in _CONSTRAINT_PATTERNS:
-        match = pattern.search(message)
-        if not match:
-            continue
-        groups = match.groupdict()
-        if groups.get("cols"):
-            return [col.rsplit(".", 1)[-1] for col in groups["cols"].split(", ")]
-        name = groups.get("name") or ""
-        if name.startswith("uq_"):
-            return _constraint_columns(name) or [name]
-    return []
 
 
 async def _stale_data(_request: Request, exc: Exception) -> Response:

@@ -28,6 +28,7 @@ from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
 from app.core.database import utcnow
+from app.core.integrity import violated_fields
 from app.modules.system.auth import authz, power
 from app.modules.system.auth.power import Uncovered, first_uncovered, within_scope
 from app.modules.system.operation_log.changes import record_change
@@ -140,7 +141,7 @@ async def _unique_code() -> AsyncIterator[None]:
     try:
         yield
     except IntegrityError as exc:
-        if "code" in str(exc.orig).lower():
+        if "code" in violated_fields(exc):
             raise RoleCodeTaken() from None
         raise
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -41,6 +40,7 @@ from app.core.concurrency import check_version, versioned_flush
 from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.excel import csv_text
+from app.core.integrity import violated_fields
 from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
 from app.modules.system.auth import authz, mfa, power, sessions
@@ -197,19 +197,10 @@ async def _ensure_not_last_superuser(db: AsyncSession, user: User) -> None:
 # --------------------------------------------------------------------------- writing --
 
 
-# The unique constraints and indexes of `sys_user` as each database names them in a
-# violation: PostgreSQL `constraint "uq_..."`, MariaDB/MySQL `for key 'uq_...'` (after the
-# duplicate value), SQLite `index 'uq_...'` or `sys_user.<column>`.
-_UNIQUE_VIOLATED = re.compile(
-    r"""(?:constraint "|for key '(?:\w+\.)?|failed: (?:index ')?)(?P<name>[\w.]+)"""
-)
+# The unique fields of `sys_user` and the 409 naming each (`app.core.integrity` reads which).
 _UNIQUE_FIELDS: dict[str, type[UsernameTaken | EmailTaken]] = {
-    "uq_sys_user_username": UsernameTaken,
-    "uq_sys_user_lower_username": UsernameTaken,  # lower(username): PostgreSQL, SQLite
-    "sys_user.username": UsernameTaken,
-    "uq_sys_user_email": EmailTaken,
-    "uq_sys_user_lower_email": EmailTaken,
-    "sys_user.email": EmailTaken,
+    "username": UsernameTaken,
+    "email": EmailTaken,
 }
 
 
@@ -217,16 +208,12 @@ _UNIQUE_FIELDS: dict[str, type[UsernameTaken | EmailTaken]] = {
 async def _unique_fields() -> AsyncIterator[None]:
     """Two requests racing past the explicit duplicate check (docs/security-checklist.md F17,
     `Alice` and
-    `alice` too): the loser's unique violation becomes the same 409 naming the field.
-
-    The constraint is read after the words that introduce it, never matched anywhere in the
-    message: the message also quotes the duplicate value, which may be any username (values
-    hold no whitespace, so they cannot fake those words)."""
+    `alice` too): the loser's unique violation becomes the same 409 naming the field."""
     try:
         yield
     except IntegrityError as exc:
-        for match in _UNIQUE_VIOLATED.finditer(str(exc.orig)):
-            conflict = _UNIQUE_FIELDS.get(match["name"])
+        for field in violated_fields(exc):
+            conflict = _UNIQUE_FIELDS.get(field)
             if conflict is not None:
                 raise conflict() from None
         raise

@@ -5,7 +5,7 @@ A model declares `version: Mapped[int] = mapped_column(Integer, default=1)` with
 to every UPDATE and DELETE of the row and moves the version on. Two guards use it
 (docs/security-checklist.md §0 #19, §5.3 F16):
 
-- the client sends the `version` it read in the PATCH body (`ExpectedVersion`); if the row
+- the client sends the `version` it read in the PATCH body (`app.core.schemas.Version`); if the row
   has moved on, `check_version` refuses with a 409 naming `version`;
 - two writers that both passed that check (or sent none) race at the flush: the second
   UPDATE matches no row and `versioned_flush` turns SQLAlchemy's `StaleDataError` into the
@@ -21,17 +21,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.errors import Conflict
 from app.core.responses import ErrorDetail
-
-# What a PATCH body may carry: the version the client read (an INTEGER column).
-ExpectedVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class VersionConflict(Conflict):

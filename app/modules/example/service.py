@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.concurrency import check_version, versioned_flush
 from app.modules.example import repository as repo
 from app.modules.example.exceptions import ExampleNotFound, ExampleVersionMismatch
 from app.modules.example.models import Example
@@ -50,13 +51,11 @@ async def create_example(db: AsyncSession, data: ExampleCreate) -> Example:
 async def update_example(db: AsyncSession, example_id: int, data: ExampleUpdate) -> Example:
     item = await get_example(db, example_id)
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
-    expected = changes.pop("version", None)
-    if expected is not None and expected != item.version:
-        raise ExampleVersionMismatch()
+    check_version(changes.pop("version", None), item.version, ExampleVersionMismatch)
     before = _snapshot(item)
     for field, value in changes.items():
         setattr(item, field, value)
-    await db.flush()  # the version column moves; a concurrent writer's flush becomes a 409
+    await versioned_flush(db, ExampleVersionMismatch)  # a concurrent writer's flush: the same 409
     await record_change(
         db, entity=ENTITY, entity_id=item.id, action="update", before=before, after=_snapshot(item)
     )

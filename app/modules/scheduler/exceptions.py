@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.core.concurrency import VersionConflict
 from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.core.responses import ErrorDetail
 
@@ -25,17 +26,8 @@ class JobNameTaken(Conflict):
         )
 
 
-class JobVersionMismatch(Conflict):
+class JobVersionMismatch(VersionConflict):
     default_message = "Conflict: the job was changed by someone else; reload it"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(
-                    field="version", location="body", message="is not current", type="stale"
-                )
-            ]
-        )
 
 
 class BuiltInJobLocked(Conflict):

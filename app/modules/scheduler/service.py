@@ -24,6 +24,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
+from app.core.concurrency import check_version, versioned_flush
 from app.core.database import after_commit, utcnow
 from app.core.jobs import JobTarget
 from app.core.validation import field_path, human_message
@@ -185,9 +186,7 @@ async def update_job(
     if current is not None:
         _authorise(current, principal)
     changes = data.model_dump(exclude_unset=True)
-    expected = changes.pop("version", None)
-    if expected is not None and expected != job.version:
-        raise JobVersionMismatch()
+    check_version(changes.pop("version", None), job.version, JobVersionMismatch)
     if job.built_in:
         for field in BUILT_IN_FIXED:
             if field in changes and changes[field] != getattr(job, field):
@@ -218,7 +217,7 @@ async def update_job(
         _apply_trigger(job, data.trigger, now)
     if data.trigger is not None or "timezone" in changes:
         _schedule(job, now, new_trigger=data.trigger is not None)
-    await db.flush()
+    await versioned_flush(db, JobVersionMismatch)
     await record_change(
         db,
         entity="job",

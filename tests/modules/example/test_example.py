@@ -7,6 +7,7 @@ add tests for the rules you add.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -189,6 +190,21 @@ async def test_stale_version_is_409(client: httpx.AsyncClient, admin: dict[str, 
     assert field_of(stale) == "version"
     current = (await client.get(url, headers=admin)).json()["data"]
     assert (current[change], current["version"]) == (sample(2)[change], 2)
+
+
+async def test_racing_writers_of_one_version_leave_one_winner(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """Writers that all read version 1, released together: one wins, every other is the
+    same 409 naming `version` (refused by the version check or at the flush)."""
+    item = await create(client, admin, sample(1))
+    change = next(iter(sample(2)))
+    url = f"{URL}/{item['id']}"
+    body = {change: sample(2)[change], "version": 1}
+    answers = await asyncio.gather(*(client.patch(url, json=body, headers=admin) for _ in range(6)))
+    assert sorted(answer.status_code for answer in answers) == [200] + [409] * 5
+    assert {field_of(answer) for answer in answers if answer.status_code == 409} == {"version"}
+    assert (await client.get(url, headers=admin)).json()["data"]["version"] == 2
 
 
 async def test_unknown_id_is_404(client: httpx.AsyncClient, admin: dict[str, str]) -> None:

@@ -14,7 +14,6 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.concurrency import ExpectedVersion
 from app.core.schemas import (
     EMAIL_HINT,
     PHONE_HINT,
@@ -23,6 +22,7 @@ from app.core.schemas import (
     Id,
     Sort,
     Status,
+    Version,
     blank_to_none,
     pattern,
 )
@@ -98,7 +98,7 @@ class DeptUpdate(BaseModel):
     email: Email = None
     sort: Sort | None = None
     status: Status | None = None
-    version: ExpectedVersion | None = None
+    version: Version | None = None
 
     @field_validator("name", "code", "sort", "status", "version")
     @classmethod

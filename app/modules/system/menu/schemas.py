@@ -16,8 +16,7 @@ from pydantic import (
 )
 
 from app.core.access import GRANT_PATTERN
-from app.core.concurrency import ExpectedVersion
-from app.core.schemas import DisplayText, Id, Sort, Status, blank_to_none, pattern
+from app.core.schemas import DisplayText, Id, Sort, Status, Version, blank_to_none, pattern
 
 MenuType = Literal["directory", "menu", "button"]
 MenuId = Id
@@ -119,7 +118,7 @@ class MenuUpdate(BaseModel):
     keep_alive: bool | None = None
     link: Link = None
     redirect: RoutePath = None
-    version: ExpectedVersion | None = None
+    version: Version | None = None
 
     @field_validator("type", "title", "sort", "visible", "status", "keep_alive", "version")
     @classmethod

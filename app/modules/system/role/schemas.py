@@ -15,8 +15,7 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.concurrency import ExpectedVersion
-from app.core.schemas import Code, DisplayText, Id, Sort, Status
+from app.core.schemas import Code, DisplayText, Id, Sort, Status, Version
 
 MAX_LINKS = 1000
 
@@ -79,7 +78,7 @@ class RoleUpdate(BaseModel):
     menu_ids: IdList | None = None
     require_mfa: bool | None = None
     remark: Remark = None
-    version: ExpectedVersion | None = None
+    version: Version | None = None
 
     @field_validator(
         "name",

@@ -27,7 +27,6 @@ from pydantic import (
     field_validator,
 )
 
-from app.core.concurrency import ExpectedVersion
 from app.core.schemas import (
     EMAIL_HINT,
     PHONE_HINT,
@@ -36,6 +35,7 @@ from app.core.schemas import (
     Id,
     Remark,
     Status,
+    Version,
     blank_to_none,
     pattern,
 )
@@ -133,7 +133,7 @@ class UserUpdate(BaseModel):
     role_ids: IdList | None = None
     position_ids: IdList | None = None
     remark: Remark = None
-    version: ExpectedVersion | None = None
+    version: Version | None = None
 
     @field_validator("name", "status", "role_ids", "position_ids", "version")
     @classmethod

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.middleware import Middleware
 
 from app.core.access import PrincipalResolver
+from app.core.cache.namespaces import protect_namespace
 from app.core.config import ConfigError, Settings, env_file_for
 
 InitialData = Callable[[AsyncSession, Settings], Awaitable[None]]
@@ -60,6 +61,10 @@ class ModuleSpec:
     # Who the caller is, for the core's route guard (`app.core.guard`): provided by the one
     # identity module (system); every other module guards its routes through the core.
     principal_resolver: PrincipalResolver | None = None
+    # The cache namespaces holding the module's state rather than cache (sessions, counters,
+    # queues), with what each holds: protected from the operator's "clear namespace" while
+    # the module is enabled (`app.core.cache.namespaces`).
+    cache_namespaces: Mapping[str, str] = field(default_factory=dict)
 
 
 ENTRY_POINT_GROUP = "fastapiadmin.modules"
@@ -132,7 +137,7 @@ def is_enabled(settings: Settings, name: str) -> bool:
 
 def load_modules(settings: Settings) -> list[ModuleSpec]:
     """The enabled modules, each after the modules it depends on (otherwise in the order
-    given), with their permission codes declared."""
+    given), with their permission codes declared and their cache namespaces protected."""
     specs: dict[str, ModuleSpec] = {}
     for name in module_names(settings):
         spec = load_module(name)
@@ -149,6 +154,8 @@ def load_modules(settings: Settings) -> list[ModuleSpec]:
             )
         if spec.permissions:
             importlib.import_module(spec.permissions)
+        for namespace, reason in spec.cache_namespaces.items():
+            protect_namespace(namespace, reason)
     ordered: list[ModuleSpec] = []
 
     def visit(spec: ModuleSpec, path: tuple[str, ...]) -> None:

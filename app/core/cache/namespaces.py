@@ -4,12 +4,14 @@ An application key is ``<namespace>:<rest>`` (stored as ``<prefix><namespace>:<r
 namespace is its first ``:``-separated segment (``sess:1f3a...`` is in ``sess``). The monitor
 module counts keys per namespace and lets an operator clear one namespace; the namespaces
 declared with `protect_namespace` hold state rather than cache (security state whose loss would
-weaken security, locks, queues) and are refused. A module that keeps such state in a namespace
-of its own declares it at import time:
+weaken security, locks, queues) and are refused. The core protects its own below; a module that
+keeps such state in a namespace of its own declares it in its spec, and `load_modules` protects
+it when the module is enabled:
 
-    from app.core.cache.namespaces import protect_namespace
-
-    protect_namespace("otp-used", "TOTP codes already used (a code works once)")
+    module = ModuleSpec(
+        ...,
+        cache_namespaces={"otp-used": "TOTP codes already used (a code works once)"},
+    )
 """
 
 from __future__ import annotations
@@ -66,20 +68,9 @@ def protected_namespaces() -> Mapping[str, str]:
     return MappingProxyType(dict(sorted(_protected.items())))
 
 
-# Security state kept by the core and the auth module. Clearing a cache namespace is otherwise
-# harmless by design (caches rebuild from the database; versions are random tokens), but these
-# are the state itself, or guard its consistency across processes.
-protect_namespace(
-    "sess",
-    "sessions and their revocation tombstones (logout, force logout, refresh-token reuse); "
-    "a tombstone is written before the revocation commits, so clearing it can let a revoked "
-    "session through",
-)
-protect_namespace("login", "login failure counters and account+IP lockouts (brute force)")
-protect_namespace("mfa", "counters of wrong MFA codes (brute force)")
+# State the core keeps. Clearing a cache namespace is otherwise harmless by design (caches
+# rebuild from the database; versions are random tokens), but these are the state itself, or
+# guard its consistency across processes. The modules protect theirs (`ModuleSpec`).
 protect_namespace("rl", "rate-limit windows")
 protect_namespace("lock", "distributed locks: clearing one lets a second holder in")
 protect_namespace("ver", "version counters: a reset counter can revive stale cached data")
-# Not security state, but not a cache either: the scheduler's job queue (a Redis stream and its
-# consumer group); clearing it loses queued runs and stops the workers' reads.
-protect_namespace("scheduler", "the job queue: clearing it loses queued runs")

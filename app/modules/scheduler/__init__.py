@@ -16,6 +16,9 @@ module = ModuleSpec(
     lifespan=scheduler_lifespan,
     jobs="app.modules.scheduler.jobs",
     permissions="app.modules.scheduler.permissions",
+    # Not security state, but not a cache either: the job queue (a Redis stream and its
+    # consumer group); clearing it loses queued runs and stops the workers' reads.
+    cache_namespaces={"scheduler": "the job queue: clearing it loses queued runs"},
     menus=[
         {
             "name": "Scheduler",

@@ -60,4 +60,12 @@ module = ModuleSpec(
     jobs="app.modules.system.jobs",
     permissions="app.modules.system.permissions",
     principal_resolver=resolve_principal,
+    # Security state: clearing it would weaken sign-in (monitor's "clear namespace" refuses).
+    cache_namespaces={
+        "sess": "sessions and their revocation tombstones (logout, force logout, refresh-token "
+        "reuse); a tombstone is written before the revocation commits, so clearing it can let "
+        "a revoked session through",
+        "login": "login failure counters and account+IP lockouts (brute force)",
+        "mfa": "counters of wrong MFA codes (brute force)",
+    },
 )

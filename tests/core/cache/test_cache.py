@@ -457,7 +457,7 @@ def test_namespace_of(key: str, namespace: str | None) -> None:
 
 def test_protected_namespaces_registry() -> None:
     protected = protected_namespaces()
-    assert {"sess", "login", "mfa", "rl", "lock", "ver"} <= set(protected)
+    assert {"rl", "lock", "ver"} <= set(protected)  # the core's; the modules' below
     assert list(protected) == sorted(protected)
     assert all(reason for reason in protected.values())
     with pytest.raises(ValueError, match="namespace"):
@@ -601,3 +601,18 @@ async def test_redis_recovers_after_outage(redis_proxy: tuple[TcpProxy, str]) ->
     finally:
         await cache.delete_pattern("*")
         await cache.close()
+
+
+def test_each_enabled_module_protects_its_own_namespaces() -> None:
+    """The identity module's security state and the scheduler's queue are declared by those
+    modules (`ModuleSpec.cache_namespaces`) and protected once they are loaded."""
+    from app.core.config import load_settings
+    from app.core.modules import load_modules
+
+    specs = {spec.name: spec for spec in load_modules(load_settings("test"))}
+    assert set(specs["system"].cache_namespaces) == {"sess", "login", "mfa"}
+    assert set(specs["scheduler"].cache_namespaces) == {"scheduler"}
+    protected = protected_namespaces()
+    for spec in specs.values():
+        for namespace, reason in spec.cache_namespaces.items():
+            assert protected[namespace] == reason

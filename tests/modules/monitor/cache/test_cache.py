@@ -25,7 +25,8 @@ from sqlalchemy import select
 
 from app.core.cache import Cache, MemoryCache, RedisCache
 from app.core.cache.namespaces import protected_namespaces
-from app.core.config import Settings
+from app.core.config import Settings, load_settings
+from app.core.modules import load_modules
 from app.modules.monitor.cache import service
 from app.modules.monitor.permissions import CACHE_DELETE, CACHE_LIST, SERVER_READ
 from app.modules.system.operation_log.models import OperationLog
@@ -225,7 +226,12 @@ async def test_invalid_namespace_is_422_naming_the_field(
     assert await cache.scan_keys("*robe:*") == ["Probe:1", "probe:1"]
 
 
-@pytest.mark.parametrize("namespace", sorted(protected_namespaces()))
+# The modules protect theirs when loaded (ModuleSpec.cache_namespaces): load them first.
+load_modules(load_settings("test"))
+PROTECTED = sorted(protected_namespaces())
+
+
+@pytest.mark.parametrize("namespace", PROTECTED)
 async def test_protected_namespace_is_refused(
     app: FastAPI, client: httpx.AsyncClient, cache: Cache, namespace: str
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Literal, cast, get_origin
 
 from pydantic import (
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -188,17 +189,7 @@ class Settings(BaseSettings):
     import_max_rows: int = Field(default=10000, ge=1, le=1_000_000)
     import_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
-    # --- scheduler and background work -------------------------------------------------
-    # This process competes for the scheduler leader lease (one leader fires due jobs).
-    scheduler_enabled: bool = True
-    # This process executes job runs (in-process in the lite shape; a Taskiq worker on the
-    # Redis queue in the scale shape). `python main.py worker` runs a dedicated one.
-    scheduler_worker: bool = True
-    scheduler_tick_seconds: float = Field(default=1.0, ge=0.05, le=60)
-    scheduler_lease_seconds: float = Field(default=10.0, ge=0.5, le=600)
-    scheduler_heartbeat_seconds: float = Field(default=10.0, ge=0.2, le=600)
-    scheduler_concurrency: int = Field(default=4, ge=1, le=256)
-    scheduler_shutdown_grace: float = Field(default=10.0, ge=0, le=3600)
+    # (The scheduler's SCHEDULER_* settings are its own: app/modules/scheduler/settings.py.)
 
     # --- metrics ------------------------------------------------------------------------
     metrics_enabled: bool = True
@@ -351,6 +342,14 @@ class Settings(BaseSettings):
                 "scrapers' networks, or give remote scrapers METRICS_TOKEN"
             )
 
+    # What `load_settings` was given for the modules' settings (`SCHEDULER_ENABLED=false` as
+    # `scheduler_enabled=False`): `app.core.modules.read_module_settings` applies them.
+    _module_overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def module_overrides(self) -> dict[str, Any]:
+        return dict(self._module_overrides)
+
     # ----------------------------------------------------------------------- derived --
     @cached_property
     def resolved_data_dir(self) -> Path:
@@ -442,6 +441,8 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     """Build the settings for `env` (default: `APP_ENV`, else `dev`).
 
     Precedence: explicit overrides > environment variables > `env/.env.<env>` > defaults.
+    Overrides that are not core settings are kept for the modules' settings
+    (`Settings.module_overrides`).
 
     Raises:
         ConfigError: one line naming the invalid setting.
@@ -450,14 +451,16 @@ def load_settings(env: str | None = None, **overrides: Any) -> Settings:
     if chosen not in ("dev", "test", "prod"):
         raise ConfigError(f"invalid setting APP_ENV: {chosen!r} is not one of dev, test, prod")
     env_file = env_file_for(chosen)
+    core = {name: value for name, value in overrides.items() if name in Settings.model_fields}
     try:
         settings = Settings(
             _env_file=env_file if env_file.is_file() else None,
             app_env=cast(Environment, chosen),
-            **overrides,
+            **core,
         )
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc)) from None
+    settings._module_overrides = {k: v for k, v in overrides.items() if k not in core}
     if settings.secret_key is None:
         # Production was refused above; dev keeps a generated key across restarts, tests get
         # a fresh one per process unless they set SECRET_KEY.

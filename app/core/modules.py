@@ -179,13 +179,25 @@ def load_module_settings(spec: ModuleSpec, settings: Settings) -> BaseSettings |
     """The module's settings, from the environment and the same env file as the core ones."""
     if spec.settings is None:
         return None
+    return read_module_settings(spec.settings, settings)
+
+
+def read_module_settings(cls: type[S], settings: Settings) -> S:
+    """Module settings class `cls`, read like the core settings: the overrides given to
+    `load_settings` (by their full name, `scheduler_enabled`), the environment, then
+    env/.env.<env>. For code that holds the core settings only (a worker, a job target)."""
     env_file = env_file_for(settings.app_env)
+    prefix = str(cls.model_config.get("env_prefix", "")).lower()
+    given = {
+        name.lower().removeprefix(prefix): value
+        for name, value in settings.module_overrides.items()
+        if name.lower().startswith(prefix) and name.lower().removeprefix(prefix) in cls.model_fields
+    }
     try:
-        return spec.settings(_env_file=env_file if env_file.is_file() else None)
+        return cls(_env_file=env_file if env_file.is_file() else None, **given)
     except ValidationError as exc:
         error = exc.errors()[0]
-        prefix = str(spec.settings.model_config.get("env_prefix", ""))
-        name = f"{prefix}{error['loc'][0]}".upper() if error["loc"] else spec.name
+        name = f"{prefix}{error['loc'][0]}".upper() if error["loc"] else cls.__name__
         raise ConfigError(f"invalid setting {name}: {error['msg']}") from None
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic_settings import BaseSettings
 
 from app.core import config
 from app.core.config import ConfigError, load_settings
+from app.core.modules import read_module_settings
 
 STRONG = "kP3-vZ8qL1xN7wR2tY5uB9mC4dF6gH0jS_eA"
 
@@ -132,15 +135,52 @@ def test_csv_lists_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.trusted_proxies == ["10.0.0.0/8", "127.0.0.1"]
 
 
-def test_env_example_documents_every_setting() -> None:
+def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
+    """The core settings and every local module's own (`ModuleSpec.settings`), each with the
+    prefix its environment variables carry."""
+    from app.core.modules import load_module, local_modules
+
+    found: list[tuple[str, type[BaseSettings]]] = [("", config.Settings)]
+    for name in local_modules():
+        cls = load_module(name).settings
+        if cls is not None:
+            found.append((str(cls.model_config.get("env_prefix", "")).upper(), cls))
+    return found
+
+
+def reader_of(name: str) -> tuple[type[BaseSettings], str] | None:
+    """The settings class that reads environment variable `name`, and its field."""
+    for prefix, cls in settings_classes():
+        if prefix and name.startswith(prefix) and name[len(prefix) :].lower() in cls.model_fields:
+            return cls, name[len(prefix) :].lower()
+        if not prefix and name.lower() in cls.model_fields:
+            return cls, name.lower()
+    return None
+
+
+def test_env_example_documents_every_setting_and_each_is_read() -> None:
+    """Every setting of the core and of the modules is documented, and every documented one
+    is read by the core or a module (a setting moved to a module keeps its name)."""
     example = (config.BASE_DIR / "env" / ".env.example").read_text(encoding="utf-8")
     documented = {
         line.split("=", 1)[0].lstrip("# ").strip()
         for line in example.splitlines()
         if "=" in line and line.lstrip("# ").split("=", 1)[0].strip().isupper()
     }
-    missing = {name.upper() for name in config.Settings.model_fields} - documented
+    names = {
+        prefix + field.upper() for prefix, cls in settings_classes() for field in cls.model_fields
+    }
+    missing = names - documented
     assert not missing, f"env/.env.example does not document: {sorted(missing)}"
+    unread = sorted(name for name in documented if reader_of(name) is None)
+    assert not unread, f"documented but read by no module or the core: {unread}"
+    configuration = (config.BASE_DIR / "docs" / "configuration.md").read_text(encoding="utf-8")
+    unread = sorted(
+        name
+        for name in set(re.findall(r"`([A-Z][A-Z0-9_]{2,})`", configuration)) & documented
+        if reader_of(name) is None
+    )
+    assert not unread, unread
 
 
 def documented_settings() -> list[tuple[str, str]]:
@@ -164,15 +204,12 @@ def test_each_documented_setting_is_read_from_the_environment_in_its_documented_
     settings = load_settings("test")
     if name == "APP_ENV":
         return
-    field = name.lower()
-    fields: dict[str, Any] = dict(config.Settings.model_fields)
-    if field.startswith("console_"):  # a module's own settings (ModuleSpec), same format rules
-        from app.modules.console.settings import ConsoleSettings
-
-        module = ConsoleSettings()
-        field = field.removeprefix("console_")
-        fields = dict(ConsoleSettings.model_fields)
-        read = getattr(module, field)
+    reader = reader_of(name)
+    assert reader is not None, f"{name} is read by no module or the core"
+    cls, field = reader
+    fields: dict[str, Any] = dict(cls.model_fields)
+    if cls is not config.Settings:  # a module's own settings (ModuleSpec), same format rules
+        read = getattr(read_module_settings(cls, settings), field)
         if value == "":  # empty is unset: the default, never a path "."
             assert read == fields[field].default, (name, read)
             return

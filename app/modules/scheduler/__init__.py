@@ -6,6 +6,7 @@ from app.core.modules import ModuleSpec
 from app.modules.scheduler.bootstrap import load_initial_data
 from app.modules.scheduler.lifespan import scheduler_lifespan
 from app.modules.scheduler.router import router
+from app.modules.scheduler.settings import SchedulerSettings
 
 module = ModuleSpec(
     name="scheduler",
@@ -16,6 +17,7 @@ module = ModuleSpec(
     lifespan=scheduler_lifespan,
     jobs="app.modules.scheduler.jobs",
     permissions="app.modules.scheduler.permissions",
+    settings=SchedulerSettings,
     # Not security state, but not a cache either: the job queue (a Redis stream and its
     # consumer group); clearing it loses queued runs and stops the workers' reads.
     cache_namespaces={"scheduler": "the job queue: clearing it loses queued runs"},

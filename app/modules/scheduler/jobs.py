@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.core.database import utcnow
 from app.core.jobs import JobContext, job_target
 from app.modules.scheduler import repository as repo
+from app.modules.scheduler.settings import scheduler_settings
 
 
 class ReapArgs(BaseModel):
@@ -30,7 +31,9 @@ class ReapArgs(BaseModel):
 async def reap_stale_runs(ctx: JobContext, args: ReapArgs) -> dict[str, int]:
     """Mark runs whose worker died (no heartbeat) or that no worker took as lost."""
     now = utcnow()
-    stale = args.stale_after_seconds or max(30, int(ctx.settings.scheduler_heartbeat_seconds * 3))
+    stale = args.stale_after_seconds or max(
+        30, int(scheduler_settings(ctx.settings).heartbeat_seconds * 3)
+    )
     async with ctx.transaction() as db:
         reaped = await repo.reap(
             db,

@@ -32,6 +32,7 @@ from app.modules.scheduler import repository as repo
 from app.modules.scheduler import triggers
 from app.modules.scheduler.models import Job, JobRun
 from app.modules.scheduler.queue import RunQueue
+from app.modules.scheduler.settings import scheduler_settings
 
 log = structlog.get_logger("scheduler.leader")
 
@@ -102,9 +103,10 @@ class Leader:
         queue: RunQueue,
     ) -> None:
         self.settings = settings
+        self.scheduling = scheduler_settings(settings)
         self.sessionmaker = sessionmaker
         self.queue = queue
-        self.lease = Lease(cache, settings.scheduler_lease_seconds)
+        self.lease = Lease(cache, self.scheduling.lease_seconds)
         self.stopping = asyncio.Event()
 
     @property
@@ -120,9 +122,7 @@ class Leader:
                 except Exception:
                     log.error("scheduler_tick_failed", exc_info=True)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.stopping.wait(), self.settings.scheduler_tick_seconds
-                    )
+                    await asyncio.wait_for(self.stopping.wait(), self.scheduling.tick_seconds)
         finally:
             await self.lease.release()
 

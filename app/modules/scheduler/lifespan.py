@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.cache import Cache
 from app.core.config import Settings
-from app.core.modules import ModuleSpec, import_jobs
+from app.core.modules import ModuleSpec, import_jobs, module_settings
 from app.modules.scheduler.leader import Leader
 from app.modules.scheduler.queue import RunQueue
 from app.modules.scheduler.runner import Runner
+from app.modules.scheduler.settings import SchedulerSettings
 
 log = structlog.get_logger("scheduler")
 
@@ -67,6 +68,7 @@ def build_scheduler(
 
 @asynccontextmanager
 async def running(scheduler: Scheduler, settings: Settings) -> AsyncIterator[None]:
+    scheduling = scheduler.runner.scheduling
     await scheduler.queue.start(worker=scheduler.worker)
     ticking = (
         asyncio.create_task(scheduler.leader.run(), name="scheduler-leader")
@@ -80,22 +82,23 @@ async def running(scheduler: Scheduler, settings: Settings) -> AsyncIterator[Non
         scheduler.stop_firing()
         if ticking is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ticking, settings.scheduler_tick_seconds + 5)
+                await asyncio.wait_for(ticking, scheduling.tick_seconds + 5)
         await scheduler.queue.stop_consuming()
-        await scheduler.runner.drain(settings.scheduler_shutdown_grace)
+        await scheduler.runner.drain(scheduling.shutdown_grace)
         await scheduler.queue.close()
 
 
 @asynccontextmanager
 async def scheduler_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    scheduling = module_settings(app.state, SchedulerSettings)
     scheduler = build_scheduler(
         settings,
         app.state.cache,
         app.state.sessionmaker,
         list(app.state.modules),
-        leader=settings.scheduler_enabled,
-        worker=settings.scheduler_worker,
+        leader=scheduling.enabled,
+        worker=scheduling.worker,
     )
     app.state.scheduler = scheduler
     async with running(scheduler, settings):

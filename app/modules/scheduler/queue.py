@@ -24,6 +24,7 @@ from taskiq_redis import RedisStreamBroker
 
 from app.core.cache import Cache
 from app.core.config import Settings
+from app.modules.scheduler.settings import scheduler_settings
 
 log = structlog.get_logger("scheduler.queue")
 
@@ -125,6 +126,7 @@ class RunQueue:
 
     def __init__(self, settings: Settings, cache: Cache, execute: Execute) -> None:
         self.settings = settings
+        self.scheduling = scheduler_settings(settings)
         self.shared = cache.shared
         self._receiver: asyncio.Task[None] | None = None
         self.broker: AsyncBroker
@@ -138,16 +140,16 @@ class RunQueue:
                 # still reads them; replaying an old message is harmless, the claim is atomic.
                 consumer_id="0",
                 xread_block=_READ_BLOCK_MS,
-                xread_count=settings.scheduler_concurrency,
+                xread_count=self.scheduling.concurrency,
                 idle_timeout=_REDELIVER_AFTER_MS,
                 maxlen=100_000,
-                max_connection_pool_size=settings.scheduler_concurrency + 4,
+                max_connection_pool_size=self.scheduling.concurrency + 4,
                 socket_timeout=timeout + _READ_BLOCK_MS / 1000,
                 socket_connect_timeout=settings.redis_connect_timeout,
                 timeout=timeout,  # waiting for a free pooled connection
             )
         else:
-            self.broker = InMemoryBroker(max_async_tasks=settings.scheduler_concurrency)
+            self.broker = InMemoryBroker(max_async_tasks=self.scheduling.concurrency)
 
         async def execute_run(run_id: int) -> None:
             await execute(run_id)
@@ -167,7 +169,7 @@ class RunQueue:
     async def _consume(self) -> None:
         await run_receiver_task(
             self.broker,
-            max_async_tasks=self.settings.scheduler_concurrency,
+            max_async_tasks=self.scheduling.concurrency,
             max_prefetch=0,
             ack_time=AcknowledgeType.WHEN_EXECUTED,
             run_startup=False,

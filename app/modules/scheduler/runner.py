@@ -30,6 +30,7 @@ from app.core.database import utcnow
 from app.core.jobs import JobContext, JobTarget, targets
 from app.modules.scheduler import repository as repo
 from app.modules.scheduler.models import Job, JobRun
+from app.modules.scheduler.settings import SchedulerSettings, scheduler_settings
 
 log = structlog.get_logger("scheduler.runner")
 
@@ -58,7 +59,11 @@ class Runner:
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    scheduling: SchedulerSettings = field(init=False)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.scheduling = scheduler_settings(self.settings)
 
     def target(self, name: str) -> JobTarget | None:
         target = targets.get(name)
@@ -117,7 +122,7 @@ class Runner:
         except (ValidationError, orjson.JSONDecodeError) as exc:
             await self._finish(run, started, "failed", error=f"Invalid arguments: {exc}")
             return
-        lock_ttl = max(self.settings.scheduler_heartbeat_seconds * 3, 5.0)
+        lock_ttl = max(self.scheduling.heartbeat_seconds * 3, 5.0)
         try:
             token = await self.cache.acquire_lock(lock_name(job.id), lock_ttl)
         except CacheUnavailableError:
@@ -189,7 +194,7 @@ class Runner:
 
     async def _heartbeat(self, run_id: int, job_id: int, token: str, lock_ttl: float) -> None:
         while True:
-            await asyncio.sleep(self.settings.scheduler_heartbeat_seconds)
+            await asyncio.sleep(self.scheduling.heartbeat_seconds)
             try:
                 async with self.sessionmaker() as db, db.begin():
                     await repo.heartbeat(db, run_id, utcnow())

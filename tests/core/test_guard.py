@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 GUARDED = "/__test/guarded"  # require("system:user:list"), tests/support/probe.py
 
 
-def caller(*permissions: str, **flags: bool) -> Principal:
+def caller(*permissions: str, password_change_required: bool = False) -> Principal:
     return Principal(
         user_id=7,
         username="plugin-user",
@@ -32,7 +32,7 @@ def caller(*permissions: str, **flags: bool) -> Principal:
         is_superuser=False,
         dept_id=None,
         permissions=frozenset(permissions),
-        **flags,
+        password_change_required=password_change_required,
     )
 
 

@@ -18,7 +18,7 @@ from app.core.pagination import (
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
-from app.core.schemas import Id
+from app.core.schemas import Id, Status
 from app.modules.system.dept import service
 from app.modules.system.dept.models import Dept
 from app.modules.system.dept.schemas import (
@@ -26,7 +26,6 @@ from app.modules.system.dept.schemas import (
     DeptRead,
     DeptTreeNode,
     DeptUpdate,
-    Status,
 )
 from app.modules.system.permissions import (
     DEPT_CREATE,

@@ -24,7 +24,7 @@ from app.core.pagination import (
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
-from app.core.schemas import Id
+from app.core.schemas import Id, Status
 from app.modules.system.dict import service
 from app.modules.system.dict.models import DictData, DictType
 from app.modules.system.dict.schemas import (
@@ -35,7 +35,6 @@ from app.modules.system.dict.schemas import (
     DictTypeCreate,
     DictTypeRead,
     DictTypeUpdate,
-    Status,
 )
 from app.modules.system.permissions import (
     DICT_CREATE,

@@ -18,7 +18,7 @@ from app.core.pagination import (
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
-from app.core.schemas import Id
+from app.core.schemas import Id, Status
 from app.modules.system.menu import service
 from app.modules.system.menu.models import Menu
 from app.modules.system.menu.schemas import (
@@ -27,7 +27,6 @@ from app.modules.system.menu.schemas import (
     MenuTreeNode,
     MenuType,
     MenuUpdate,
-    Status,
 )
 from app.modules.system.permissions import (
     MENU_CREATE,

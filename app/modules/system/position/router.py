@@ -17,7 +17,7 @@ from app.core.pagination import (
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
-from app.core.schemas import Id
+from app.core.schemas import Id, Status
 from app.modules.system.permissions import (
     POSITION_CREATE,
     POSITION_DELETE,
@@ -31,7 +31,6 @@ from app.modules.system.position.schemas import (
     PositionCreate,
     PositionRead,
     PositionUpdate,
-    Status,
 )
 
 router = APIRouter(prefix="/api/v1/system/positions", tags=["system: positions"])

@@ -5,23 +5,45 @@ the identity module itself reaches into it to guard a route."""
 from __future__ import annotations
 
 import ast
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.cache import Cache
-from app.core.config import ConfigError
+from app.core.config import ConfigError, Settings
 from app.core.errors import NotAuthenticated
 from app.core.guard import install_principal_resolver
 from app.core.modules import ModuleSpec
 from app.modules.system import module as system_module
+from tests.conftest import make_settings
+from tests.support.probe import create_probe_app
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARDED = "/__test/guarded"  # require("system:user:list"), tests/support/probe.py
+
+
+@pytest.fixture(scope="module")
+async def guarded_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The probe app (its `/__test/guarded` route) without a scheduler: a Taskiq worker
+    stopped within a second of starting hangs its shutdown (see tests/core/test_metrics.py)."""
+    app = create_probe_app(
+        make_settings(settings.database_url, scheduler_enabled=False, scheduler_worker=False)
+    )
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def probe(guarded_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=guarded_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
 
 
 def caller(*permissions: str, password_change_required: bool = False) -> Principal:
@@ -37,7 +59,7 @@ def caller(*permissions: str, password_change_required: bool = False) -> Princip
 
 
 async def test_the_guard_asks_the_provided_resolver_and_checks_what_it_answers(
-    probe_app: FastAPI, probe: httpx.AsyncClient
+    guarded_app: FastAPI, probe: httpx.AsyncClient
 ) -> None:
     """Another identity provider (a plugin) plugs in through the resolver slot alone."""
     seen: list[str] = []
@@ -53,9 +75,9 @@ async def test_the_guard_asks_the_provided_resolver_and_checks_what_it_answers(
             raise NotAuthenticated("Invalid or expired token")
         return answers[token]
 
-    provided = probe_app.state.principal_resolver
+    provided = guarded_app.state.principal_resolver
     assert provided is system_module.principal_resolver  # the system module provides it
-    probe_app.state.principal_resolver = resolver
+    guarded_app.state.principal_resolver = resolver
     try:
 
         async def status(token: str) -> int:
@@ -69,20 +91,20 @@ async def test_the_guard_asks_the_provided_resolver_and_checks_what_it_answers(
         assert (await probe.get(GUARDED)).status_code == 401  # no token: resolver not asked
         assert seen == ["holder", "other", "pending", "nobody"]
     finally:
-        probe_app.state.principal_resolver = provided
+        guarded_app.state.principal_resolver = provided
 
 
 async def test_without_an_identity_module_every_guarded_route_is_401(
-    probe_app: FastAPI, probe: httpx.AsyncClient
+    guarded_app: FastAPI, probe: httpx.AsyncClient
 ) -> None:
-    provided = probe_app.state.principal_resolver
-    install_principal_resolver(probe_app, [ModuleSpec(name="plain")])
+    provided = guarded_app.state.principal_resolver
+    install_principal_resolver(guarded_app, [ModuleSpec(name="plain")])
     try:
         response = await probe.get(GUARDED, headers={"Authorization": "Bearer x"})
         assert response.status_code == 401
         assert response.json()["message"] == "No identity module is enabled"
     finally:
-        probe_app.state.principal_resolver = provided
+        guarded_app.state.principal_resolver = provided
 
 
 def test_two_identity_modules_are_one_readable_error() -> None:

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 LEASE_SECONDS = 2
 SCHEDULER_ENV = {
-    "MODULES": "system,auth,monitor,files,scheduler,tests.support.scheduler_plugin",
+    "MODULES": "system,monitor,files,scheduler,tests.support.scheduler_plugin",
     "SCHEDULER_ENABLED": "true",
     "SCHEDULER_TICK_SECONDS": "0.2",
     "SCHEDULER_LEASE_SECONDS": str(LEASE_SECONDS),

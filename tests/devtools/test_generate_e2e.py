@@ -183,7 +183,7 @@ def test_the_generated_module_serves_its_routes(server: str) -> None:
 
         paths = http.get("/api/v1/openapi.json").json()["paths"]
         assert set(paths[GADGETS]) == {"get", "post"}
-        assert set(paths[f"{GADGETS}/{{gadget_id}}"]) == {"get", "patch", "delete"}
+        assert set(paths[f"{GADGETS}/{{gadget_id}}"]) == {"get", "patch", "put", "delete"}
 
         # `init` installed the page, under the Business directory, with one button per code.
         tree = data(http.get("/api/v1/system/menus/tree", headers=admin))

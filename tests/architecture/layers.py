@@ -155,9 +155,7 @@ def _dotted_file(file: str) -> str:
 def check(root: Path, package: str = "app") -> list[Violation]:
     """Every violation of the five rules in `root/<package>`, sorted by file and line."""
     imports = [
-        item
-        for path in sorted((root / package).rglob("*.py"))
-        for item in imports_of(root, path)
+        item for path in sorted((root / package).rglob("*.py")) for item in imports_of(root, path)
     ]
     found: list[Violation] = []
     for item in imports:

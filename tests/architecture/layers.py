@@ -2,7 +2,9 @@
 
 Every `import` and `from ... import` in `app/` (anywhere in the file: inside functions and
 `if TYPE_CHECKING:` blocks too) is resolved to the module it names and checked against five
-rules. A violation names the file, the line and the import, and the rule it breaks.
+rules; router files are also read for what runs SQL (the core's page readers, statement
+builders, `.execute()`-like calls). A violation names the file, the line and the import (or
+call), and the rule it breaks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ ROUTER_IMPORTS_REPOSITORY = "a router never imports a repository (go through the
 FOREIGN_REPOSITORY = "a module never imports another module's repository (use its service)"
 MODULE_CYCLE = "no cycle between modules"
 IMPORTS_TESTS = "nothing in app imports tests"
+ROUTER_RUNS_SQL = "a router runs no SQL and pages nothing itself (its service does)"
 
 RULES = (
     CORE_IMPORTS_MODULES,
@@ -25,7 +28,14 @@ RULES = (
     FOREIGN_REPOSITORY,
     MODULE_CYCLE,
     IMPORTS_TESTS,
+    ROUTER_RUNS_SQL,
 )
+
+# What a router may not name: the core's page readers, SQL statement builders, session calls
+# that run a statement.
+_PAGE_READERS = {"fetch_page", "paginate", "paginate_rows", "count_rows", "estimate_rows"}
+_SQL_BUILDERS = {"select", "insert", "update", "delete", "text", "exists", "func"}
+_SQL_CALLS = {"execute", "scalar", "scalars", "stream", "stream_scalars"}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -152,12 +162,37 @@ def _dotted_file(file: str) -> str:
     return file.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
 
 
+def router_sql(root: Path, path: Path) -> Iterator[Violation]:
+    """What in a router file reads or writes the database itself (`ROUTER_RUNS_SQL`)."""
+    file = path.relative_to(root).as_posix()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=file)):
+        if isinstance(node, ast.ImportFrom) and node.module in (
+            "app.core.pagination",
+            "sqlalchemy",
+        ):
+            banned = _PAGE_READERS if node.module == "app.core.pagination" else _SQL_BUILDERS
+            for alias in node.names:
+                if alias.name in banned:
+                    target = f"{node.module}.{alias.name}"
+                    yield Violation(ROUTER_RUNS_SQL, file, node.lineno, target)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _SQL_CALLS
+        ):
+            yield Violation(ROUTER_RUNS_SQL, file, node.lineno, f"call .{node.func.attr}()")
+
+
 def check(root: Path, package: str = "app") -> list[Violation]:
-    """Every violation of the five rules in `root/<package>`, sorted by file and line."""
-    imports = [
-        item for path in sorted((root / package).rglob("*.py")) for item in imports_of(root, path)
+    """Every violation of the rules in `root/<package>`, sorted by file and line."""
+    paths = sorted((root / package).rglob("*.py"))
+    imports = [item for path in paths for item in imports_of(root, path)]
+    found: list[Violation] = [
+        violation
+        for path in paths
+        if _is_router(path.relative_to(root).as_posix())
+        for violation in router_sql(root, path)
     ]
-    found: list[Violation] = []
     for item in imports:
         source = _dotted_file(item.file)
         target_owner = _owner(item.target)

@@ -1,7 +1,7 @@
-"""The architecture as a check (docs/architecture.md, "Import rules"): the core never imports a
-module, routers never import repositories, a module never imports another module's
-repository, no cycle between modules, nothing in app imports tests. A violation fails naming
-the file, the line and the import; each rule is shown to fail on a planted violation."""
+"""The architecture as a check (docs/architecture.md, "Import rules"): the core never imports
+a module, routers never import repositories (nor run SQL), a module never imports another
+module's repository, no cycle between modules, nothing in app imports tests. A violation
+fails naming the file, the line and the import; each rule fails on a planted violation."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tests.architecture.layers import (
     IMPORTS_TESTS,
     MODULE_CYCLE,
     ROUTER_IMPORTS_REPOSITORY,
+    ROUTER_RUNS_SQL,
     Violation,
     check,
 )
@@ -167,6 +168,23 @@ def test_the_clean_tree_passes(tmp_path: Path) -> None:
             Violation(MODULE_CYCLE, "app/modules/shop/service.py", 2, "app.modules.blog.models"),
         ),
         (
+            "app/modules/shop/router.py",
+            "from app.core.pagination import PageParams, fetch_page",
+            Violation(
+                ROUTER_RUNS_SQL, "app/modules/shop/router.py", 2, "app.core.pagination.fetch_page"
+            ),
+        ),
+        (
+            "app/modules/shop/router.py",
+            "from sqlalchemy import select",
+            Violation(ROUTER_RUNS_SQL, "app/modules/shop/router.py", 2, "sqlalchemy.select"),
+        ),
+        (
+            "app/modules/shop/router.py",
+            "    rows = await db.execute(statement)",
+            Violation(ROUTER_RUNS_SQL, "app/modules/shop/router.py", 2, "call .execute()"),
+        ),
+        (
             "app/modules/shop/service.py",
             "from tests.support import identity",
             Violation(IMPORTS_TESTS, "app/modules/shop/service.py", 2, "tests.support"),
@@ -182,6 +200,7 @@ def test_each_rule_fails_on_a_planted_violation(
     found = check(plant(tmp_path, {**CLEAN, file: source}))
     assert expected in found, found
     assert str(expected).startswith(f"{file}:{expected.line}: import {expected.target}: ")
+    assert check(plant(tmp_path / "clean", CLEAN)) == [], "the same tree without the line passes"
 
 
 def test_a_cycle_names_the_imports_on_both_sides(tmp_path: Path) -> None:

@@ -13,10 +13,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from app.core.pagination import ListDeclaration, declaration_of
 
 # Lists exempt from the rule, each with its reason.
-EXEMPT = {
-    # Live sessions only: expired ones are purged, so the list is bounded by the users online.
-    "/api/v1/monitor/sessions",
-}
+EXEMPT: set[str] = set()
 
 
 def _declarations(dependant: Dependant) -> list[ListDeclaration]:

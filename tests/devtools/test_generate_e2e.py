@@ -154,6 +154,12 @@ def test_the_generated_module_serves_its_routes(server: str) -> None:
         assert (patched["stock"], patched["version"], patched["title"]) == (4, 2, "Lamp")
         stale = http.patch(item, json={"stock": 5, "version": 1}, headers=admin)
         assert stale.status_code == 409
+        whole = body | {"title": "Desk lamp", "stock": 7, "version": 2}
+        replaced = data(http.put(item, json=whole, headers=admin))
+        assert {key: replaced[key] for key in body} == {k: whole[k] for k in body}
+        assert replaced["version"] == 3
+        assert http.put(item, json=whole, headers=admin).status_code == 409  # version 2 is stale
+        body["title"] = "Desk lamp"  # the duplicate below
         duplicate = http.post(GADGETS, json=body, headers=admin)
         assert duplicate.status_code == 409
         assert duplicate.json()["errors"][0]["field"] == "title"
@@ -183,7 +189,7 @@ def test_the_generated_module_serves_its_routes(server: str) -> None:
 
         paths = http.get("/api/v1/openapi.json").json()["paths"]
         assert set(paths[GADGETS]) == {"get", "post"}
-        assert set(paths[f"{GADGETS}/{{gadget_id}}"]) == {"get", "patch", "delete"}
+        assert set(paths[f"{GADGETS}/{{gadget_id}}"]) == {"get", "patch", "put", "delete"}
 
         # `init` installed the page, under the Business directory, with one button per code.
         tree = data(http.get("/api/v1/system/menus/tree", headers=admin))

@@ -31,7 +31,8 @@ def blocks() -> dict[str, str]:
 
 def test_the_guide_covers_every_part_of_a_module() -> None:
     paths = set(blocks())
-    for part in ("models", "permissions", "schemas", "repository", "router", "jobs", "config"):
+    parts = ("models", "permissions", "schemas", "repository", "service", "router", "jobs")
+    for part in (*parts, "config"):
         assert f"app/modules/notes/{part}.py" in paths
     assert "app/modules/notes/__init__.py" in paths
     assert any(path.startswith("migrations/versions/") for path in paths)

@@ -17,7 +17,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -27,6 +26,7 @@ from app.modules.blog.models import Article
 from app.modules.blog.schemas import (
     TITLE_MAX_LENGTH,
     ArticleCreate,
+    ArticleFilters,
     ArticleRead,
     ArticleUpdate,
 )
@@ -60,15 +60,12 @@ async def list_articles(
     author_id: Annotated[Id | None, Query(description="Written by")] = None,
 ) -> Envelope[CursorPage[ArticleRead]]:
     """List the published articles and the caller's drafts, newest first."""
-    statement = service.list_statement(
-        principal,
+    filters = ArticleFilters(
         title=title.strip() if title and title.strip() else None,
         published=published,
         author_id=author_id,
     )
-    # Newest first also among equal timestamps: the later id wins.
-    result = await fetch_page(db, statement, params, tiebreaker=[Article.id.desc()])
-    return ok(result.as_page(ArticleRead))
+    return ok(await service.list_articles(db, principal, filters=filters, page=params))
 
 
 @router.get("/{article_id}", responses=error_responses(401, 403, 404, 422))

@@ -7,6 +7,7 @@ silently applied; the author is always the caller (docs/security-checklist.md §
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -85,3 +86,12 @@ class ArticleRead(BaseModel):
     author: AuthorRead
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleFilters:
+    """What `service.list_articles` filters by (the list route's query parameters)."""
+
+    title: str | None = None
+    published: bool | None = None
+    author_id: int | None = None

@@ -12,27 +12,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.modules.blog import repository as repo
 from app.modules.blog.exceptions import ArticleNotFound, NotTheAuthor
 from app.modules.blog.models import Article
 from app.modules.blog.permissions import ARTICLE_DELETE_ANY
-from app.modules.blog.schemas import ArticleCreate, ArticleUpdate
+from app.modules.blog.schemas import ArticleCreate, ArticleFilters, ArticleRead, ArticleUpdate
 
 
-def list_statement(
-    principal: Principal,
-    *,
-    title: str | None = None,
-    published: bool | None = None,
-    author_id: int | None = None,
-) -> Select[Any]:
-    return repo.list_statement(principal, title=title, published=published, author_id=author_id)
+async def list_articles(
+    db: AsyncSession, principal: Principal, *, filters: ArticleFilters, page: PageParams
+) -> CursorPage[ArticleRead]:
+    """One page of the articles the caller may see (published, their own drafts, and with
+    `blog:article:list` the others in their data scope); newest first among equal times."""
+    statement = repo.list_statement(principal, **asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[Article.id.desc()])
+    return result.as_page(ArticleRead)
 
 
 async def get_article(db: AsyncSession, principal: Principal, article_id: int) -> Article:

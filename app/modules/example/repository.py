@@ -13,10 +13,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.modules.example.models import Example
+from app.modules.example.schemas import ExampleFilters
 
 
-def list_statement(*, name: str | None = None) -> Select[Any]:
+def list_statement(filters: ExampleFilters) -> Select[Any]:
+    """The rows the list shows; the service pages them."""
     statement = select(Example)
+    name = (filters.name or "").strip()
     if name:
         statement = statement.where(Example.name.icontains(name, autoescape=True))
     return statement

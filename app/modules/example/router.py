@@ -13,7 +13,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -27,7 +26,13 @@ from app.modules.example.permissions import (
     EXAMPLE_READ,
     EXAMPLE_UPDATE,
 )
-from app.modules.example.schemas import ExampleCreate, ExampleRead, ExampleUpdate
+from app.modules.example.schemas import (
+    ExampleCreate,
+    ExampleFilters,
+    ExampleRead,
+    ExampleReplace,
+    ExampleUpdate,
+)
 
 router = APIRouter(prefix="/api/v1/examples", tags=["example"])
 
@@ -49,15 +54,14 @@ ExampleIdPath = Annotated[Id, Path()]
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_examples(
-    _principal: Annotated[Principal, Depends(require(EXAMPLE_LIST))],
+    principal: Annotated[Principal, Depends(require(EXAMPLE_LIST))],
     db: SessionDep,
-    params: Annotated[PageParams, Depends(examples_page)],
+    page: Annotated[PageParams, Depends(examples_page)],
     name: Annotated[str | None, Query(max_length=100, description="Name contains")] = None,
 ) -> Envelope[CursorPage[ExampleRead]]:
     """List examples (newest first unless `sort` says otherwise)."""
-    statement = service.list_statement(name=name.strip() if name and name.strip() else None)
-    result = await fetch_page(db, statement, params, tiebreaker=[Example.id])
-    return ok(result.as_page(ExampleRead))
+    filters = ExampleFilters(name=name)
+    return ok(await service.list_examples(db, principal, filters=filters, page=page))
 
 
 @router.get("/{example_id}", responses=error_responses(401, 403, 404, 422))
@@ -89,6 +93,18 @@ async def update_example(
 ) -> Envelope[ExampleRead]:
     """Edit an example: only the fields sent change (`version`: see 409)."""
     item = await service.update_example(db, example_id, body)
+    return ok(ExampleRead.model_validate(item))
+
+
+@router.put("/{example_id}", responses=error_responses(401, 403, 404, 409, 422))
+async def replace_example(
+    _principal: Annotated[Principal, Depends(require(EXAMPLE_UPDATE))],
+    db: SessionDep,
+    example_id: ExampleIdPath,
+    body: ExampleReplace,
+) -> Envelope[ExampleRead]:
+    """Replace an example: the body sets every field (`version`: see 409)."""
+    item = await service.replace_example(db, example_id, body)
     return ok(ExampleRead.model_validate(item))
 
 

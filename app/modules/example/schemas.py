@@ -6,6 +6,7 @@ never silently ignored.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -27,6 +28,14 @@ class ExampleCreate(BaseModel):
 
     name: Name
     description: Description = None
+
+
+class ExampleReplace(ExampleCreate):
+    """Full update (PUT): the body is the whole row, validated as on create; an omitted
+    optional field takes its default. Send the `version` you read to refuse overwriting
+    someone else's change (409)."""
+
+    version: Version | None = None
 
 
 class ExampleUpdate(BaseModel):
@@ -56,3 +65,10 @@ class ExampleRead(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleFilters:
+    """What the list filters by: the query parameters of the list route."""
+
+    name: str | None = None

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.access import Principal
 from app.core.concurrency import check_version, versioned_flush
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.modules.example import repository as repo
 from app.modules.example.exceptions import ExampleNotFound, ExampleVersionMismatch
 from app.modules.example.models import Example
-from app.modules.example.schemas import ExampleCreate, ExampleUpdate
+from app.modules.example.schemas import (
+    ExampleCreate,
+    ExampleFilters,
+    ExampleRead,
+    ExampleReplace,
+    ExampleUpdate,
+)
 from app.modules.system.operation_log.changes import record_change, snapshot
 
 # The change log's name for examples, and what it records of one.
@@ -29,8 +36,14 @@ def _snapshot(item: Example) -> dict[str, Any]:
     return snapshot(item, CHANGE_FIELDS)
 
 
-def list_statement(*, name: str | None = None) -> Select[Any]:
-    return repo.list_statement(name=name)
+async def list_examples(
+    db: AsyncSession, principal: Principal, *, filters: ExampleFilters, page: PageParams
+) -> CursorPage[ExampleRead]:
+    """One page: the filters, then the sort, the cursor and a bounded count (`fetch_page`).
+
+    Not data-scoped: `principal` is where a scope would apply (docs/access-control.md)."""
+    result = await fetch_page(db, repo.list_statement(filters), page, tiebreaker=[Example.id])
+    return result.as_page(ExampleRead)
 
 
 async def get_example(db: AsyncSession, example_id: int) -> Example:
@@ -49,8 +62,17 @@ async def create_example(db: AsyncSession, data: ExampleCreate) -> Example:
 
 
 async def update_example(db: AsyncSession, example_id: int, data: ExampleUpdate) -> Example:
+    """PATCH: only the fields sent change."""
+    return await _change(db, example_id, data.model_dump(exclude_unset=True))
+
+
+async def replace_example(db: AsyncSession, example_id: int, data: ExampleReplace) -> Example:
+    """PUT: every field is set from the body (an omitted optional field takes its default)."""
+    return await _change(db, example_id, data.model_dump())
+
+
+async def _change(db: AsyncSession, example_id: int, changes: dict[str, Any]) -> Example:
     item = await get_example(db, example_id)
-    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
     check_version(changes.pop("version", None), item.version, ExampleVersionMismatch)
     before = _snapshot(item)
     for field, value in changes.items():

@@ -22,7 +22,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -32,7 +31,7 @@ from app.modules.files.detect import TYPES
 from app.modules.files.exceptions import FileTooLarge, MalformedUpload
 from app.modules.files.models import StoredFile
 from app.modules.files.permissions import FILE_LIST, FILE_UPLOAD
-from app.modules.files.schemas import FileRead
+from app.modules.files.schemas import FileFilters, FileRead
 from app.modules.files.storage import StorageDep
 from app.modules.files.upload import MULTIPART_OVERHEAD, MultipartFileReader
 
@@ -144,13 +143,10 @@ async def list_files(
     ] = None,
 ) -> Envelope[CursorPage[FileRead]]:
     """List the files in the caller's data scope."""
-    statement = service.list_statement(
-        principal,
-        name=name.strip() if name else None,
-        extension=extension.lower() if extension else None,
+    filters = FileFilters(
+        name=name.strip() if name else None, extension=extension.lower() if extension else None
     )
-    result = await fetch_page(db, statement, params, tiebreaker=[StoredFile.id.desc()])
-    return ok(result.as_page(FileRead))
+    return ok(await service.list_files(db, principal, filters=filters, page=params))
 
 
 @router.get("/{file_id}", responses=error_responses(401, 403, 404, 422))

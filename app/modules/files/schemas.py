@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,3 +21,11 @@ class FileRead(BaseModel):
     sha256: str = Field(description="Hex SHA-256 of the content")
     owner_id: int | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FileFilters:
+    """What `service.list_files` filters by (the list route's query parameters)."""
+
+    name: str | None = None
+    extension: str | None = None

@@ -14,19 +14,21 @@ import re
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 
 import structlog
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.config import Settings
 from app.core.database import utcnow
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.modules.files import detect
 from app.modules.files import repository as repo
 from app.modules.files.exceptions import FileContentMissing, FileNotFound, InvalidFile
 from app.modules.files.models import StoredFile
 from app.modules.files.permissions import FILE_DELETE, FILE_READ
+from app.modules.files.schemas import FileFilters, FileRead
 from app.modules.files.storage import FileStorage, InvalidKey, ObjectNotFound
 from app.modules.files.upload import MultipartFileReader
 
@@ -121,10 +123,13 @@ async def upload_file(
         raise
 
 
-def list_statement(
-    principal: Principal, *, name: str | None = None, extension: str | None = None
-) -> Select[StoredFile]:
-    return repo.list_statement(principal, name=name, extension=extension)
+async def list_files(
+    db: AsyncSession, principal: Principal, *, filters: FileFilters, page: PageParams
+) -> CursorPage[FileRead]:
+    """One page of the files in the caller's data scope."""
+    statement = repo.list_statement(principal, **asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[StoredFile.id.desc()])
+    return result.as_page(FileRead)
 
 
 async def get_file(

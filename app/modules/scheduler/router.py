@@ -14,7 +14,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, accepted, created, error_responses, ok
@@ -36,7 +35,9 @@ from app.modules.scheduler.permissions import (
 )
 from app.modules.scheduler.schemas import (
     JobCreate,
+    JobFilters,
     JobRead,
+    JobRunFilters,
     JobRunRead,
     JobStatus,
     JobUpdate,
@@ -122,7 +123,7 @@ async def scheduler_status(
 
 @router.get("/jobs", responses=error_responses(401, 403, 422))
 async def list_jobs(
-    _principal: Annotated[Principal, Depends(require(JOB_LIST))],
+    principal: Annotated[Principal, Depends(require(JOB_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(jobs_page)],
     name: Annotated[str | None, Query(max_length=100, description="Name contains")] = None,
@@ -131,11 +132,10 @@ async def list_jobs(
     built_in: bool | None = None,
 ) -> Envelope[CursorPage[JobRead]]:
     """List scheduled jobs."""
-    statement = service.jobs_statement(
+    filters = JobFilters(
         name=name.strip() if name else None, target=target, status=status, built_in=built_in
     )
-    result = await fetch_page(db, statement, params, tiebreaker=[Job.id])
-    return ok(result.as_page(JobRead))
+    return ok(await service.list_jobs(db, principal, filters=filters, page=params))
 
 
 @router.get("/jobs/{job_id}", responses=error_responses(401, 403, 404, 422))
@@ -220,7 +220,7 @@ async def run_job(
 
 @router.get("/job-runs", responses=error_responses(401, 403, 422))
 async def list_runs(
-    _principal: Annotated[Principal, Depends(require(RUN_LIST))],
+    principal: Annotated[Principal, Depends(require(RUN_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(runs_page)],
     job_id: Annotated[Id | None, Query()] = None,
@@ -233,7 +233,7 @@ async def list_runs(
     scheduled_to: UtcDateTime | None = None,
 ) -> Envelope[CursorPage[JobRunRead]]:
     """The run history, newest first: status, times, duration, result or error, host and pid."""
-    statement = service.runs_statement(
+    filters = JobRunFilters(
         job_id=job_id,
         job_name=job_name.strip() if job_name else None,
         status=status,
@@ -241,8 +241,7 @@ async def list_runs(
         scheduled_from=scheduled_from,
         scheduled_to=scheduled_to,
     )
-    result = await fetch_page(db, statement, params, tiebreaker=[JobRun.id])
-    return ok(result.as_page(JobRunRead))
+    return ok(await service.list_runs(db, principal, filters=filters, page=params))
 
 
 @router.get("/job-runs/{run_id}", responses=error_responses(401, 403, 404, 422))

@@ -12,6 +12,7 @@ returns is UTC.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -261,3 +262,25 @@ class SchedulerStatus(BaseModel):
     is_leader: bool
     worker: bool = Field(description="This process executes runs")
     queue: str = Field(description="in-process or redis-stream")
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilters:
+    """What `service.list_jobs` filters by (the list route's query parameters)."""
+
+    name: str | None = None
+    target: str | None = None
+    status: str | None = None
+    built_in: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRunFilters:
+    """What `service.list_runs` filters by (the list route's query parameters)."""
+
+    job_id: int | None = None
+    job_name: str | None = None
+    status: str | None = None
+    trigger: str | None = None
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None

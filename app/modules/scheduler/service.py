@@ -15,18 +15,19 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.concurrency import check_version, versioned_flush
 from app.core.database import after_commit, utcnow
 from app.core.jobs import JobTarget
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.core.validation import field_path, human_message
 from app.modules.scheduler import repository as repo
 from app.modules.scheduler import triggers
@@ -46,6 +47,10 @@ from app.modules.scheduler.schemas import (
     DateTriggerSpec,
     IntervalTriggerSpec,
     JobCreate,
+    JobFilters,
+    JobRead,
+    JobRunFilters,
+    JobRunRead,
     JobUpdate,
 )
 from app.modules.system.operation_log.changes import record_change, snapshot
@@ -70,12 +75,22 @@ CHANGE_FIELDS = (
 BUILT_IN_FIXED = ("name", "target")
 
 
-def jobs_statement(**filters: Any) -> Select[Any]:
-    return repo.jobs_statement(**filters)
+async def list_jobs(
+    db: AsyncSession, principal: Principal, *, filters: JobFilters, page: PageParams
+) -> CursorPage[JobRead]:
+    """One page of scheduled jobs."""
+    statement = repo.jobs_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[Job.id])
+    return result.as_page(JobRead)
 
 
-def runs_statement(**filters: Any) -> Select[Any]:
-    return repo.runs_statement(**filters)
+async def list_runs(
+    db: AsyncSession, principal: Principal, *, filters: JobRunFilters, page: PageParams
+) -> CursorPage[JobRunRead]:
+    """One page of the run history."""
+    statement = repo.runs_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[JobRun.id])
+    return result.as_page(JobRunRead)
 
 
 async def get_job(db: AsyncSession, job_id: int) -> Job:

@@ -1175,7 +1175,11 @@ export interface paths {
          * @description One example.
          */
         get: operations["example-get"];
-        put?: never;
+        /**
+         * Replace an example: the body sets every field (`version`: see 409)
+         * @description Replace an example: the body sets every field (`version`: see 409).
+         */
+        put: operations["example-replace"];
         post?: never;
         /**
          * Delete an example
@@ -2242,6 +2246,31 @@ export interface components {
              */
             next_cursor?: string | null;
         };
+        /** CursorPage[SessionRead] */
+        CursorPage_SessionRead_: {
+            /** Items */
+            items: components["schemas"]["SessionRead"][];
+            /**
+             * Total
+             * @description Matching rows; an estimate (or lower bound) when `total_exact` is false
+             */
+            total: number;
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /**
+             * Total Exact
+             * @description False when the list holds more rows than it counts exactly and `total` is the database's estimate (at least the exact-count limit + 1)
+             * @default true
+             */
+            total_exact: boolean;
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` to read the rows after this page (lists that page by cursor); null on the last page
+             */
+            next_cursor?: string | null;
+        };
         /** CursorPage[UserRead] */
         CursorPage_UserRead_: {
             /** Items */
@@ -2834,6 +2863,20 @@ export interface components {
             message: string;
             data: components["schemas"]["CursorPage_RoleRead_"];
         };
+        /** Envelope[CursorPage[SessionRead]] */
+        Envelope_CursorPage_SessionRead__: {
+            /**
+             * Code
+             * @default 200
+             */
+            code: number;
+            /**
+             * Message
+             * @default OK
+             */
+            message: string;
+            data: components["schemas"]["CursorPage_SessionRead_"];
+        };
         /** Envelope[CursorPage[UserRead]] */
         Envelope_CursorPage_UserRead__: {
             /**
@@ -3043,20 +3086,6 @@ export interface components {
              */
             message: string;
             data: components["schemas"]["OperationLogDetail"];
-        };
-        /** Envelope[Page[SessionRead]] */
-        Envelope_Page_SessionRead__: {
-            /**
-             * Code
-             * @default 200
-             */
-            code: number;
-            /**
-             * Message
-             * @default OK
-             */
-            message: string;
-            data: components["schemas"]["Page_SessionRead_"];
         };
         /** Envelope[ParamRead] */
         Envelope_ParamRead_: {
@@ -3339,6 +3368,20 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /**
+         * ExampleReplace
+         * @description Full update (PUT): the body is the whole row, validated as on create; an omitted
+         *     optional field takes its default. Send the `version` you read to refuse overwriting
+         *     someone else's change (409).
+         */
+        ExampleReplace: {
+            /** Name */
+            name: string;
+            /** Description */
+            description?: string | null;
+            /** Version */
+            version?: number | null;
         };
         /**
          * ExampleUpdate
@@ -4181,17 +4224,6 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
-        };
-        /** Page[SessionRead] */
-        Page_SessionRead_: {
-            /** Items */
-            items: components["schemas"]["SessionRead"][];
-            /** Total */
-            total: number;
-            /** Page */
-            page: number;
-            /** Page Size */
-            page_size: number;
         };
         /**
          * ParamCreate
@@ -11921,6 +11953,108 @@ export interface operations {
             };
         };
     };
+    "example-replace": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                example_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExampleReplace"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Envelope_ExampleRead_"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Validation failed: the errors name each field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Too many requests: rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before sending the request again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Service temporarily unavailable: database or cache */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before sending the request again */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     "example-delete": {
         parameters: {
             query?: never;
@@ -12605,6 +12739,8 @@ export interface operations {
                 page_size?: number;
                 /** @description Comma-separated fields, `-` for descending. Allowed: created_at, last_seen_at. Default: `-last_seen_at`. */
                 sort?: string | null;
+                /** @description `next_cursor` of the previous page: reads the rows after it through an index (use it for deep pages instead of a large `page`) */
+                cursor?: string | null;
             };
             header?: never;
             path?: never;
@@ -12618,7 +12754,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Envelope_Page_SessionRead__"];
+                    "application/json": components["schemas"]["Envelope_CursorPage_SessionRead__"];
                 };
             };
             /** @description Unauthorized */

@@ -88,6 +88,32 @@ async def test_create_read_update_delete(client: httpx.AsyncClient, admin: dict[
     assert gone.json()["message"] == NOT_FOUND
 
 
+async def test_put_replaces_the_whole_example(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    item = await create(client, admin, sample(1))
+    url = f"{URL}/{item['id']}"
+    put = await client.put(url, json=sample(2), headers=admin)
+    assert put.status_code == 200, put.text
+    replaced = put.json()["data"]
+    assert {key: replaced[key] for key in sample(2)} == sample(2)
+    assert (replaced["id"], replaced["version"]) == (item["id"], 2)
+    assert (await client.get(url, headers=admin)).json()["data"] == replaced
+
+    stale = await client.put(url, json=sample(3) | {"version": 1}, headers=admin)
+    assert stale.status_code == 409
+    assert field_of(stale) == "version"
+    for extra in ({"id": 5}, {"unknown_field": 1}):
+        refused = await client.put(url, json=sample(3) | extra, headers=admin)
+        assert refused.status_code == 422
+        assert field_of(refused) == next(iter(extra))
+    assert (await client.get(url, headers=admin)).json()["data"] == replaced, "nothing changed"
+
+    current = await client.put(url, json=sample(3) | {"version": 2}, headers=admin)
+    assert current.status_code == 200, current.text
+    assert current.json()["data"]["version"] == 3
+
+
 async def test_list_pages_and_sorts(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     ids = [(await create(client, admin, sample(n)))["id"] for n in (1, 2, 3)]
     first = await client.get(URL, params={"page_size": 2, "sort": "-id"}, headers=admin)
@@ -162,6 +188,9 @@ async def test_required_fields_are_422_when_missing_or_null(
     null = await client.patch(f"{URL}/{item['id']}", json={field: None}, headers=admin)
     assert null.status_code == 422
     assert field_of(null) == field
+    put = await client.put(f"{URL}/{item['id']}", json=body, headers=admin)
+    assert put.status_code == 422
+    assert field_of(put) == field
 
 
 async def test_optional_fields_may_be_null(
@@ -212,6 +241,7 @@ async def test_unknown_id_is_404(client: httpx.AsyncClient, admin: dict[str, str
     for response in (
         await client.get(url, headers=admin),
         await client.patch(url, json={}, headers=admin),
+        await client.put(url, json=sample(1), headers=admin),
         await client.delete(url, headers=admin),
     ):
         assert response.status_code == 404
@@ -235,6 +265,7 @@ async def test_anonymous_is_401_and_each_action_needs_its_permission(
     assert (await client.get(url, headers=reader)).status_code == 200
     assert (await client.post(URL, json=sample(2), headers=reader)).status_code == 403
     assert (await client.patch(url, json={}, headers=reader)).status_code == 403
+    assert (await client.put(url, json=sample(3), headers=reader)).status_code == 403
     assert (await client.delete(url, headers=reader)).status_code == 403
 
     writer = await holder_headers(app, [EXAMPLE_CREATE, EXAMPLE_UPDATE, EXAMPLE_DELETE])
@@ -242,4 +273,5 @@ async def test_anonymous_is_401_and_each_action_needs_its_permission(
     made = await client.post(URL, json=sample(2), headers=writer)
     assert made.status_code == 201
     assert (await client.patch(url, json={}, headers=writer)).status_code == 200
+    assert (await client.put(url, json=sample(3), headers=writer)).status_code == 200
     assert (await client.delete(url, headers=writer)).status_code == 204

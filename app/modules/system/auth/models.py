@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ColumnElement, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, UtcDateTime, utcnow
@@ -27,6 +27,11 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())  # absolute cap
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+    @classmethod
+    def live(cls, now: datetime) -> list[ColumnElement[bool]]:
+        """The conditions of a session in use at `now`: not revoked, neither expiry passed."""
+        return [cls.revoked_at.is_(None), cls.expires_at > now, cls.idle_expires_at > now]
 
 
 class RefreshToken(Base):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.access import Principal, scope_filter
+from app.core.access import Principal
 from app.modules.system.auth.models import AuthSession
 from app.modules.system.menu.models import Menu
 from app.modules.system.role.models import Role, role_menu
@@ -55,48 +54,13 @@ async def record_sign_in(
         )
 
 
-def _live(now: datetime) -> list[ColumnElement[bool]]:
-    return [
-        AuthSession.revoked_at.is_(None),
-        AuthSession.expires_at > now,
-        AuthSession.idle_expires_at > now,
-    ]
-
-
 async def live_sessions(db: AsyncSession, now: datetime, *, user_id: int) -> Sequence[AuthSession]:
     rows = await db.execute(
         select(AuthSession)
-        .where(AuthSession.user_id == user_id, *_live(now))
+        .where(AuthSession.user_id == user_id, *AuthSession.live(now))
         .order_by(AuthSession.created_at.desc(), AuthSession.id)
     )
     return rows.scalars().all()
-
-
-def online_sessions_query(
-    principal: Principal, now: datetime, *, username: str | None, ip: str | None
-) -> Select[AuthSession, str]:
-    """Live sessions with their user's name, limited to users inside the caller's scope."""
-    stmt: Select[AuthSession, str] = (
-        select(AuthSession, User.username)
-        .join(User, User.id == AuthSession.user_id)
-        .where(*_live(now))
-    )
-    scope = scope_filter(principal, dept_column=User.dept_id, owner_column=User.id)
-    if scope is not None:
-        stmt = stmt.where(scope)
-    if username:
-        stmt = stmt.where(User.username.contains(username, autoescape=True))
-    if ip:
-        stmt = stmt.where(AuthSession.ip == ip)
-    return stmt
-
-
-async def count(db: AsyncSession, stmt: Select[*tuple[Any, ...]]) -> int:
-    return int(
-        (
-            await db.execute(select(func.count()).select_from(stmt.order_by(None).subquery()))
-        ).scalar_one()
-    )
 
 
 async def visible_menus(db: AsyncSession, principal: Principal) -> list[Menu]:

@@ -16,13 +16,12 @@ from app.core.responses import Envelope, error_responses, ok
 from app.core.security.captcha import CaptchaService
 from app.core.security.passwords import PasswordHasher
 from app.core.security.tokens import TokenService
-from app.modules.system.auth import authz, mfa, repository, service, sessions
+from app.modules.system.auth import authz, mfa, service, sessions
 from app.modules.system.auth.deps import get_password_hasher, get_token_service
 from app.modules.system.auth.exceptions import (
     MfaAlreadyEnabled,
     MfaNotEnabled,
     MfaSetupMissing,
-    SessionNotFound,
 )
 from app.modules.system.auth.schemas import (
     CaptchaRead,
@@ -39,7 +38,6 @@ from app.modules.system.auth.schemas import (
     TokenResponse,
 )
 from app.modules.system.login_log import recorder as login_log
-from app.modules.system.menu import service as menu_service
 from app.modules.system.menu.schemas import MenuTreeNode
 from app.modules.system.param.reader import params_for
 from app.modules.system.user.models import User
@@ -161,7 +159,7 @@ async def update_me(
 @router.get("/me/menus", responses=error_responses(401, 403))
 async def get_my_menus(db: SessionDep, principal: CurrentPrincipal) -> Envelope[list[MenuTreeNode]]:
     """The tree of menus the caller may see, for a front end to build its routes."""
-    return ok(menu_service.build_tree(await repository.visible_menus(db, principal)))
+    return ok(await service.my_menus(db, principal))
 
 
 @router.put("/me/password", status_code=204, responses=error_responses(400, 401, 422, 429))
@@ -180,34 +178,13 @@ async def list_my_sessions(
     ctx: ContextDep, principal: SelfPrincipal
 ) -> Envelope[list[SessionRead]]:
     """The caller's signed-in devices."""
-    rows = await repository.live_sessions(ctx.db, ctx.now(), user_id=principal.user_id)
-    return ok(
-        [
-            SessionRead(
-                session_id=row.id,
-                user_id=row.user_id,
-                username=principal.username,
-                ip=row.ip,
-                user_agent=row.user_agent,
-                created_at=row.created_at,
-                last_seen_at=row.last_seen_at,
-                expires_at=row.expires_at,
-                current=row.id == principal.session_id,
-            )
-            for row in rows
-        ]
-    )
+    return ok(await service.my_sessions(ctx, principal))
 
 
 @router.delete("/me/sessions/{session_id}", status_code=204, responses=error_responses(401, 404))
 async def delete_my_session(ctx: ContextDep, principal: SelfPrincipal, session_id: str) -> Response:
     """Sign one of the caller's devices out."""
-    rows = await repository.live_sessions(ctx.db, ctx.now(), user_id=principal.user_id)
-    if session_id not in {row.id for row in rows}:
-        raise SessionNotFound()
-    await sessions.revoke_sessions(
-        ctx.db, ctx.cache, [session_id], reason="self_revoked", now=ctx.now()
-    )
+    await service.revoke_my_session(ctx, principal, session_id)
     return Response(status_code=204)
 
 

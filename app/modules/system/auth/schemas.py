@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.modules.system.auth.models import AuthSession
 from app.modules.system.user.schemas import Email, Name, Phone
 
 
@@ -76,6 +77,21 @@ class SessionRead(BaseModel):
     last_seen_at: datetime
     expires_at: datetime
     current: bool = False
+
+    @classmethod
+    def of(cls, session: AuthSession, username: str | None, current_id: str | None) -> SessionRead:
+        """The view of `session` for a caller whose own session is `current_id`."""
+        return cls(
+            session_id=session.id,
+            user_id=session.user_id,
+            username=username,
+            ip=session.ip,
+            user_agent=session.user_agent,
+            created_at=session.created_at,
+            last_seen_at=session.last_seen_at,
+            expires_at=session.expires_at,
+            current=session.id == current_id,
+        )
 
 
 class CaptchaRead(BaseModel):

@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.config import Settings
 from app.core.errors import TooManyRequests
@@ -29,11 +30,14 @@ from app.modules.system.auth.exceptions import (
     InvalidMfaCode,
     InvalidRefreshToken,
     MfaCodeRequired,
+    SessionNotFound,
     WrongPassword,
 )
 from app.modules.system.auth.models import AuthSession, RefreshToken
-from app.modules.system.auth.schemas import TokenResponse
+from app.modules.system.auth.schemas import SessionRead, TokenResponse
 from app.modules.system.auth.throttle import LoginThrottle, Reservation
+from app.modules.system.menu import service as menu_service
+from app.modules.system.menu.schemas import MenuTreeNode
 from app.modules.system.param.reader import ParamReader
 from app.modules.system.user.models import User
 
@@ -399,3 +403,25 @@ async def confirm_totp(ctx: AuthContext, user: User, password: str, code: str) -
             await attempt.failed()
             raise InvalidMfaCode(errors=[{"field": "otp", "message": "invalid", "type": "invalid"}])
         await attempt.succeeded()
+
+
+# ------------------------------------------------------------------------- the caller --
+async def my_menus(db: AsyncSession, principal: Principal) -> list[MenuTreeNode]:
+    """The tree of menus the caller may see."""
+    return menu_service.build_tree(await repository.visible_menus(db, principal))
+
+
+async def my_sessions(ctx: AuthContext, principal: Principal) -> list[SessionRead]:
+    """The caller's live sessions (signed-in devices), newest first."""
+    rows = await repository.live_sessions(ctx.db, ctx.now(), user_id=principal.user_id)
+    return [SessionRead.of(row, principal.username, principal.session_id) for row in rows]
+
+
+async def revoke_my_session(ctx: AuthContext, principal: Principal, session_id: str) -> None:
+    """Sign one of the caller's own live sessions out (404 for any other)."""
+    rows = await repository.live_sessions(ctx.db, ctx.now(), user_id=principal.user_id)
+    if session_id not in {row.id for row in rows}:
+        raise SessionNotFound()
+    await sessions.revoke_sessions(
+        ctx.db, ctx.cache, [session_id], reason="self_revoked", now=ctx.now()
+    )

@@ -14,7 +14,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -23,6 +22,7 @@ from app.modules.system.dept import service
 from app.modules.system.dept.models import Dept
 from app.modules.system.dept.schemas import (
     DeptCreate,
+    DeptFilters,
     DeptRead,
     DeptTreeNode,
     DeptUpdate,
@@ -57,15 +57,13 @@ async def list_depts(
     parent_id: Annotated[Id | None, Query()] = None,
 ) -> Envelope[CursorPage[DeptRead]]:
     """List the departments in the caller's data scope."""
-    statement = service.list_statement(
-        principal,
+    filters = DeptFilters(
         name=name.strip() if name else None,
         code=code.strip() if code else None,
         status=status,
         parent_id=parent_id,
     )
-    result = await fetch_page(db, statement, params, tiebreaker=[Dept.id])
-    return ok(result.as_page(DeptRead))
+    return ok(await service.list_depts(db, principal, filters=filters, page=params))
 
 
 @router.get("/tree", responses=error_responses(401, 403, 422))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -130,3 +131,13 @@ class DeptTreeNode(DeptRead):
     """A department with its sub-departments (ordered by `sort`, then `id`)."""
 
     children: list[DeptTreeNode] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DeptFilters:
+    """What `service.list_depts` filters by (the list route's query parameters)."""
+
+    name: str | None = None
+    code: str | None = None
+    status: str | None = None
+    parent_id: int | None = None

@@ -14,15 +14,16 @@ delete) or to a department's status invalidates every cached principal.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
 from app.core.database import utcnow
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.core.trees import nest
 from app.modules.system.auth import authz, power, sessions
 from app.modules.system.dept import repository as repo
@@ -38,22 +39,26 @@ from app.modules.system.dept.exceptions import (
     RootDeptNotAllowed,
 )
 from app.modules.system.dept.models import Dept
-from app.modules.system.dept.schemas import DeptCreate, DeptTreeNode, DeptUpdate
+from app.modules.system.dept.schemas import (
+    DeptCreate,
+    DeptFilters,
+    DeptRead,
+    DeptTreeNode,
+    DeptUpdate,
+)
 from app.modules.system.operation_log.changes import record_change, snapshot
 
 # Fields kept in the change log (ASVS 16.x: before/after of security-relevant records).
 AUDITED = ("parent_id", "name", "code", "leader", "phone", "email", "sort", "status")
 
 
-def list_statement(
-    principal: Principal,
-    *,
-    name: str | None = None,
-    code: str | None = None,
-    status: str | None = None,
-    parent_id: int | None = None,
-) -> Select[Dept]:
-    return repo.list_statement(principal, name=name, code=code, status=status, parent_id=parent_id)
+async def list_depts(
+    db: AsyncSession, principal: Principal, *, filters: DeptFilters, page: PageParams
+) -> CursorPage[DeptRead]:
+    """One page of the departments in the caller's data scope."""
+    statement = repo.list_statement(principal, **asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[Dept.id])
+    return result.as_page(DeptRead)
 
 
 def build_tree(depts: Sequence[Dept]) -> list[DeptTreeNode]:

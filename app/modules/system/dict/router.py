@@ -20,7 +20,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -29,10 +28,12 @@ from app.modules.system.dict import service
 from app.modules.system.dict.models import DictData, DictType
 from app.modules.system.dict.schemas import (
     DictDataCreate,
+    DictDataFilters,
     DictDataRead,
     DictDataUpdate,
     DictItem,
     DictTypeCreate,
+    DictTypeFilters,
     DictTypeRead,
     DictTypeUpdate,
 )
@@ -88,7 +89,7 @@ def _stripped(value: str | None) -> str | None:
 
 @dict_type_router.get("", responses=error_responses(401, 403, 422))
 async def list_dict_types(
-    _principal: Annotated[Principal, Depends(require(DICT_LIST))],
+    principal: Annotated[Principal, Depends(require(DICT_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(types_page)],
     name: Annotated[str | None, Query(max_length=100, description="Name contains")] = None,
@@ -96,11 +97,8 @@ async def list_dict_types(
     status: Annotated[Status | None, Query()] = None,
 ) -> Envelope[CursorPage[DictTypeRead]]:
     """List dictionary types."""
-    statement = service.type_list_statement(
-        name=_stripped(name), code=_stripped(code), status=status
-    )
-    result = await fetch_page(db, statement, params, tiebreaker=[DictType.id])
-    return ok(result.as_page(DictTypeRead))
+    filters = DictTypeFilters(name=_stripped(name), code=_stripped(code), status=status)
+    return ok(await service.list_dict_types(db, principal, filters=filters, page=params))
 
 
 @dict_type_router.get("/{type_id}", responses=error_responses(401, 403, 404, 422))
@@ -155,7 +153,7 @@ async def delete_dict_type(
 
 @dict_data_router.get("", responses=error_responses(401, 403, 422))
 async def list_dict_data(
-    _principal: Annotated[Principal, Depends(require(DICT_LIST))],
+    principal: Annotated[Principal, Depends(require(DICT_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(data_page)],
     type_code: Annotated[str | None, Query(max_length=100, description="Exact type code")] = None,
@@ -163,11 +161,8 @@ async def list_dict_data(
     status: Annotated[Status | None, Query()] = None,
 ) -> Envelope[CursorPage[DictDataRead]]:
     """List dictionary items."""
-    statement = service.data_list_statement(
-        type_code=_stripped(type_code), label=_stripped(label), status=status
-    )
-    result = await fetch_page(db, statement, params, tiebreaker=[DictData.id])
-    return ok(result.as_page(DictDataRead))
+    filters = DictDataFilters(type_code=_stripped(type_code), label=_stripped(label), status=status)
+    return ok(await service.list_dict_data(db, principal, filters=filters, page=params))
 
 
 @dict_data_router.get("/{data_id}", responses=error_responses(401, 403, 404, 422))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -157,3 +158,21 @@ class DictItem(BaseModel):
     value: str
     tag: str | None
     sort: int
+
+
+@dataclass(frozen=True, slots=True)
+class DictTypeFilters:
+    """What `service.list_dict_types` filters by (the list route's query parameters)."""
+
+    name: str | None = None
+    code: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DictDataFilters:
+    """What `service.list_dict_data` filters by (the list route's query parameters)."""
+
+    type_code: str | None = None
+    label: str | None = None
+    status: str | None = None

@@ -8,12 +8,14 @@ Every change invalidates the shared cache of the public read for every process.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.access import Principal
 from app.core.cache import Cache
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.modules.system.dict import cache as dict_cache
 from app.modules.system.dict import repository as repo
 from app.modules.system.dict.exceptions import (
@@ -28,18 +30,25 @@ from app.modules.system.dict.models import DictData, DictType
 from app.modules.system.dict.schemas import (
     TYPE_CODE_RE,
     DictDataCreate,
+    DictDataFilters,
+    DictDataRead,
     DictDataUpdate,
     DictTypeCreate,
+    DictTypeFilters,
+    DictTypeRead,
     DictTypeUpdate,
 )
 
 # ------------------------------------------------------------------------ dict types --
 
 
-def type_list_statement(
-    *, name: str | None = None, code: str | None = None, status: str | None = None
-) -> Select[Any]:
-    return repo.type_list_statement(name=name, code=code, status=status)
+async def list_dict_types(
+    db: AsyncSession, principal: Principal, *, filters: DictTypeFilters, page: PageParams
+) -> CursorPage[DictTypeRead]:
+    """One page of dictionary types."""
+    statement = repo.type_list_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[DictType.id])
+    return result.as_page(DictTypeRead)
 
 
 async def get_type(db: AsyncSession, type_id: int) -> DictType:
@@ -87,10 +96,13 @@ async def delete_type(db: AsyncSession, cache: Cache, type_id: int) -> None:
 # ------------------------------------------------------------------------- dict data --
 
 
-def data_list_statement(
-    *, type_code: str | None = None, label: str | None = None, status: str | None = None
-) -> Select[Any]:
-    return repo.data_list_statement(type_code=type_code, label=label, status=status)
+async def list_dict_data(
+    db: AsyncSession, principal: Principal, *, filters: DictDataFilters, page: PageParams
+) -> CursorPage[DictDataRead]:
+    """One page of dictionary items."""
+    statement = repo.data_list_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[DictData.id])
+    return result.as_page(DictDataRead)
 
 
 async def get_data(db: AsyncSession, data_id: int) -> DictData:

@@ -9,7 +9,7 @@ are all-data operations, like those of the operation log (docs/access-control.md
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -17,20 +17,19 @@ from fastapi.responses import StreamingResponse
 from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.excel import Column
-from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
+from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response
 from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import Id, UtcDateTime
-from app.modules.system.login_log import repository as repo
+from app.modules.system.login_log import service
 from app.modules.system.login_log.models import LoginLog
-from app.modules.system.login_log.schemas import LoginLogRead
+from app.modules.system.login_log.schemas import LoginLogFilters, LoginLogRead
 from app.modules.system.operation_log import clearing
 from app.modules.system.operation_log.schemas import ClearResult
 from app.modules.system.permissions import LOGIN_LOG_CLEAR, LOGIN_LOG_EXPORT, LOGIN_LOG_LIST
@@ -45,13 +44,6 @@ logs_page = pagination(
 )
 
 
-class LoginLogFilters:
-    """Query filters shared by the list and the export."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-
 async def login_log_filters(
     username: Annotated[str | None, Query(max_length=64)] = None,
     user_id: Annotated[Id | None, Query()] = None,
@@ -63,30 +55,25 @@ async def login_log_filters(
 ) -> LoginLogFilters:
     """The filters from the query string (a dependency: `Depends(login_log_filters)`)."""
     return LoginLogFilters(
-        {
-            "username": username,
-            "user_id": user_id,
-            "event": event,
-            "success": success,
-            "ip": ip,
-            "since": since,
-            "until": until,
-        }
+        username=username,
+        user_id=user_id,
+        event=event,
+        success=success,
+        ip=ip,
+        since=since,
+        until=until,
     )
 
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_login_logs(
-    _principal: Annotated[Principal, Depends(require(LOGIN_LOG_LIST, all_data=True))],
+    principal: Annotated[Principal, Depends(require(LOGIN_LOG_LIST, all_data=True))],
     db: SessionDep,
-    params: Annotated[PageParams, Depends(logs_page)],
+    page: Annotated[PageParams, Depends(logs_page)],
     filters: Annotated[LoginLogFilters, Depends(login_log_filters)],
 ) -> Envelope[CursorPage[LoginLogRead]]:
     """Sign-in attempts and session events, newest first, with filters; deep pages by `cursor`."""
-    result = await fetch_page(
-        db, repo.filtered(**filters.values), params, tiebreaker=[LoginLog.id.desc()]
-    )
-    return ok(result.as_page(LoginLogRead))
+    return ok(await service.list_login_logs(db, principal, filters=filters, page=page))
 
 
 EXPORT_COLUMNS = [
@@ -119,9 +106,7 @@ async def export_login_logs(
     file_format: Annotated[ExportFormat, Query(alias="format")] = "xlsx",
 ) -> StreamingResponse:
     """Download the filtered login log as xlsx or CSV (streamed)."""
-    batches = keyset_batches(
-        request.app.state.sessionmaker, repo.filtered(**filters.values), LoginLog.id, _export_row
-    )
+    batches = service.export_batches(request.app.state.sessionmaker, filters, _export_row)
     return await export_response(file_format, EXPORT_COLUMNS, batches, "login-log")
 
 

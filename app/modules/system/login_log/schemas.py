@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -21,3 +22,16 @@ class LoginLogRead(BaseModel):
     device: str | None
     request_id: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLogFilters:
+    """What the list and the export filter by (their query parameters)."""
+
+    username: str | None = None
+    user_id: int | None = None
+    event: str | None = None
+    success: bool | None = None
+    ip: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None

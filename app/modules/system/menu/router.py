@@ -14,7 +14,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -23,6 +22,7 @@ from app.modules.system.menu import service
 from app.modules.system.menu.models import Menu
 from app.modules.system.menu.schemas import (
     MenuCreate,
+    MenuFilters,
     MenuRead,
     MenuTreeNode,
     MenuType,
@@ -49,7 +49,7 @@ MenuIdPath = Annotated[Id, Path()]
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_menus(
-    _principal: Annotated[Principal, Depends(require(MENU_LIST))],
+    principal: Annotated[Principal, Depends(require(MENU_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(menus_page)],
     title: Annotated[str | None, Query(max_length=64, description="Title contains")] = None,
@@ -58,11 +58,10 @@ async def list_menus(
     visible: Annotated[bool | None, Query()] = None,
 ) -> Envelope[CursorPage[MenuRead]]:
     """List menus and buttons (flat)."""
-    statement = service.list_statement(
+    filters = MenuFilters(
         title=title.strip() if title else None, type_=type, status=status, visible=visible
     )
-    result = await fetch_page(db, statement, params, tiebreaker=[Menu.id])
-    return ok(result.as_page(MenuRead))
+    return ok(await service.list_menus(db, principal, filters=filters, page=params))
 
 
 @router.get("/tree", responses=error_responses(401, 403))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -156,3 +157,13 @@ class MenuTreeNode(MenuRead):
     """A menu with its sub-menus (ordered by `sort`, then `id`)."""
 
     children: list[MenuTreeNode] = Field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MenuFilters:
+    """What `service.list_menus` filters by (the list route's query parameters)."""
+
+    title: str | None = None
+    type_: str | None = None
+    status: str | None = None
+    visible: bool | None = None

@@ -12,14 +12,15 @@ descendants.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.core.trees import nest
 from app.modules.system.auth import authz, power
 from app.modules.system.menu import repository as repo
@@ -32,7 +33,13 @@ from app.modules.system.menu.exceptions import (
     MenuWithChildrenCannotBeButton,
 )
 from app.modules.system.menu.models import Menu
-from app.modules.system.menu.schemas import MenuCreate, MenuTreeNode, MenuUpdate
+from app.modules.system.menu.schemas import (
+    MenuCreate,
+    MenuFilters,
+    MenuRead,
+    MenuTreeNode,
+    MenuUpdate,
+)
 from app.modules.system.operation_log.changes import record_change, snapshot
 
 TITLE_MAX = 64
@@ -57,14 +64,13 @@ AUDITED = (
 )
 
 
-def list_statement(
-    *,
-    title: str | None = None,
-    type_: str | None = None,
-    status: str | None = None,
-    visible: bool | None = None,
-) -> Select[Menu]:
-    return repo.list_statement(title=title, type_=type_, status=status, visible=visible)
+async def list_menus(
+    db: AsyncSession, principal: Principal, *, filters: MenuFilters, page: PageParams
+) -> CursorPage[MenuRead]:
+    """One page of menus and buttons (flat); menus are not data-scoped."""
+    statement = repo.list_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[Menu.id])
+    return result.as_page(MenuRead)
 
 
 def build_tree(menus: Sequence[Menu]) -> list[MenuTreeNode]:

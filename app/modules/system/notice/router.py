@@ -17,7 +17,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -26,10 +25,12 @@ from app.modules.system.notice import service
 from app.modules.system.notice.models import Notice
 from app.modules.system.notice.schemas import (
     NoticeCreate,
+    NoticeFilters,
     NoticeRead,
     NoticeStatus,
     NoticeType,
     NoticeUpdate,
+    PublishedNoticeFilters,
 )
 from app.modules.system.permissions import (
     NOTICE_CREATE,
@@ -66,7 +67,7 @@ NoticeIdPath = Annotated[Id, Path()]
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_notices(
-    _principal: Annotated[Principal, Depends(require(NOTICE_LIST))],
+    principal: Annotated[Principal, Depends(require(NOTICE_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(notices_page)],
     title: Annotated[str | None, Query(max_length=200, description="Title contains")] = None,
@@ -74,25 +75,21 @@ async def list_notices(
     status: Annotated[NoticeStatus | None, Query()] = None,
 ) -> Envelope[CursorPage[NoticeRead]]:
     """List notices, drafts included."""
-    statement = service.list_statement(
-        title=title.strip() if title else None, type=type, status=status
-    )
-    result = await fetch_page(db, statement, params, tiebreaker=[Notice.id.desc()])
-    return ok(result.as_page(NoticeRead))
+    filters = NoticeFilters(title=title.strip() if title else None, type=type, status=status)
+    return ok(await service.list_notices(db, principal, filters=filters, page=params))
 
 
 # Declared before `/{notice_id}` so that "published" is not taken for an id.
 @router.get("/published", responses=error_responses(401, 403, 422))
 async def list_published_notices(
-    _principal: Annotated[Principal, Depends(require())],
+    principal: Annotated[Principal, Depends(require())],
     db: SessionDep,
     params: Annotated[PageParams, Depends(published_page)],
     type: Annotated[NoticeType | None, Query()] = None,
 ) -> Envelope[CursorPage[NoticeRead]]:
     """Published notices for any signed-in user, newest first."""
-    statement = service.published_statement(type=type)
-    result = await fetch_page(db, statement, params, tiebreaker=[Notice.id.desc()])
-    return ok(result.as_page(NoticeRead))
+    filters = PublishedNoticeFilters(type=type)
+    return ok(await service.list_published_notices(db, principal, filters=filters, page=params))
 
 
 @router.get("/{notice_id}", responses=error_responses(401, 403, 404, 422))

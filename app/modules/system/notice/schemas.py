@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -59,3 +60,19 @@ class NoticeRead(BaseModel):
     created_by: int | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeFilters:
+    """What `service.list_notices` filters by (the list route's query parameters)."""
+
+    title: str | None = None
+    type: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedNoticeFilters:
+    """What `service.list_published_notices` filters by (the list route's query parameters)."""
+
+    type: str | None = None

@@ -17,18 +17,25 @@ notice) are removed; upload the image as a file instead.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 import nh3
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.access import Principal
 from app.core.database import utcnow
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.modules.system.notice import repository as repo
 from app.modules.system.notice.exceptions import NoticeContentTooLong, NoticeNotFound
 from app.modules.system.notice.models import Notice
-from app.modules.system.notice.schemas import NoticeCreate, NoticeUpdate
+from app.modules.system.notice.schemas import (
+    NoticeCreate,
+    NoticeFilters,
+    NoticeRead,
+    NoticeUpdate,
+    PublishedNoticeFilters,
+)
 
 # The content column is TEXT: 65 535 bytes on MySQL/MariaDB. Checked on every database so a
 # notice that fits one deployment fits all of them.
@@ -93,14 +100,22 @@ def clean_content(html: str) -> str:
     return cleaned
 
 
-def list_statement(
-    *, title: str | None = None, type: str | None = None, status: str | None = None
-) -> Select[Notice]:
-    return repo.list_statement(title=title, type=type, status=status)
+async def list_notices(
+    db: AsyncSession, principal: Principal, *, filters: NoticeFilters, page: PageParams
+) -> CursorPage[NoticeRead]:
+    """One page of notices, drafts included; notices are not data-scoped."""
+    statement = repo.list_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[Notice.id.desc()])
+    return result.as_page(NoticeRead)
 
 
-def published_statement(*, type: str | None = None) -> Select[Notice]:
-    return repo.published_statement(type=type)
+async def list_published_notices(
+    db: AsyncSession, principal: Principal, *, filters: PublishedNoticeFilters, page: PageParams
+) -> CursorPage[NoticeRead]:
+    """One page of published notices (any signed-in user), newest first."""
+    statement = repo.published_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[Notice.id.desc()])
+    return result.as_page(NoticeRead)
 
 
 async def get_notice(db: AsyncSession, notice_id: int) -> Notice:

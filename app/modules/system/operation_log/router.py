@@ -10,33 +10,30 @@ the clearing are all-data operations, and all agree (docs/access-control.md).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.core.access import Principal
 from app.core.database import SessionDep
-from app.core.errors import NotFound
 from app.core.excel import Column
-from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response, keyset_batches
+from app.core.exports import EXPORT_RESPONSES, ExportFormat, export_response
 from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import Id, UtcDateTime, pattern
-from app.modules.system.operation_log import clearing
-from app.modules.system.operation_log import repository as repo
+from app.modules.system.operation_log import clearing, service
 from app.modules.system.operation_log.models import OperationLog
 from app.modules.system.operation_log.schemas import (
-    ChangeRead,
     ClearResult,
     OperationLogDetail,
+    OperationLogFilters,
     OperationLogRead,
 )
 from app.modules.system.permissions import (
@@ -59,17 +56,6 @@ logs_page = pagination(
 )
 
 
-class LogNotFound(NotFound):
-    default_message = "Operation log entry not found"
-
-
-class LogFilters:
-    """Query filters shared by the list and the export."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-
 async def log_filters(
     user_id: Annotated[Id | None, Query()] = None,
     username: Annotated[str | None, Query(max_length=64)] = None,
@@ -86,34 +72,29 @@ async def log_filters(
     status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
     since: UtcDateTime | None = None,
     until: UtcDateTime | None = None,
-) -> LogFilters:
+) -> OperationLogFilters:
     """The filters from the query string (a dependency: `Depends(log_filters)`)."""
-    return LogFilters(
-        {
-            "user_id": user_id,
-            "username": username,
-            "module": module,
-            "method": method,
-            "success": success,
-            "status_code": status_code,
-            "since": since,
-            "until": until,
-        }
+    return OperationLogFilters(
+        user_id=user_id,
+        username=username,
+        module=module,
+        method=method,
+        success=success,
+        status_code=status_code,
+        since=since,
+        until=until,
     )
 
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_operation_logs(
-    _principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST, all_data=True))],
+    principal: Annotated[Principal, Depends(require(OPERATION_LOG_LIST, all_data=True))],
     db: SessionDep,
-    params: Annotated[PageParams, Depends(logs_page)],
-    filters: Annotated[LogFilters, Depends(log_filters)],
+    page: Annotated[PageParams, Depends(logs_page)],
+    filters: Annotated[OperationLogFilters, Depends(log_filters)],
 ) -> Envelope[CursorPage[OperationLogRead]]:
     """Recorded operations, newest first, with filters; deep pages by `cursor`."""
-    result = await fetch_page(
-        db, repo.filtered(**filters.values), params, tiebreaker=[OperationLog.id.desc()]
-    )
-    return ok(result.as_page(OperationLogRead))
+    return ok(await service.list_operation_logs(db, principal, filters=filters, page=page))
 
 
 EXPORT_COLUMNS = [
@@ -146,16 +127,11 @@ def _export_row(entry: OperationLog) -> list[object]:
 async def export_operation_logs(
     request: Request,
     _principal: Annotated[Principal, Depends(require(OPERATION_LOG_EXPORT, all_data=True))],
-    filters: Annotated[LogFilters, Depends(log_filters)],
+    filters: Annotated[OperationLogFilters, Depends(log_filters)],
     file_format: Annotated[ExportFormat, Query(alias="format")] = "xlsx",
 ) -> StreamingResponse:
     """Download the filtered log as xlsx or CSV (streamed; the export is itself recorded)."""
-    batches = keyset_batches(
-        request.app.state.sessionmaker,
-        repo.filtered(**filters.values),
-        OperationLog.id,
-        _export_row,
-    )
+    batches = service.export_batches(request.app.state.sessionmaker, filters, _export_row)
     return await export_response(file_format, EXPORT_COLUMNS, batches, "operation-log")
 
 
@@ -166,14 +142,7 @@ async def get_operation_log(
     log_id: Annotated[Id, Path()],
 ) -> Envelope[OperationLogDetail]:
     """One operation with its (masked) query and body and the record changes it made."""
-    entry = await repo.get(db, log_id)
-    if entry is None:
-        raise LogNotFound()
-    detail = OperationLogDetail.model_validate(entry)
-    detail.changes = [
-        ChangeRead.model_validate(c) for c in await repo.changes_for(db, entry.request_id)
-    ]
-    return ok(detail)
+    return ok(await service.get_operation_log(db, log_id))
 
 
 @router.delete("", responses=error_responses(401, 403, 422))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -46,3 +47,17 @@ class OperationLogDetail(OperationLogRead):
 
 class ClearResult(BaseModel):
     deleted: int
+
+
+@dataclass(frozen=True, slots=True)
+class OperationLogFilters:
+    """What the list and the export filter by (their query parameters)."""
+
+    user_id: int | None = None
+    username: str | None = None
+    module: str | None = None
+    method: str | None = None
+    success: bool | None = None
+    status_code: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None

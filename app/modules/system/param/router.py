@@ -14,7 +14,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -24,6 +23,7 @@ from app.modules.system.param.models import Param
 from app.modules.system.param.schemas import (
     KEY_PATTERN,
     ParamCreate,
+    ParamFilters,
     ParamRead,
     ParamUpdate,
 )
@@ -58,7 +58,7 @@ def _stripped(value: str | None) -> str | None:
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_params(
-    _principal: Annotated[Principal, Depends(require(PARAM_LIST))],
+    principal: Annotated[Principal, Depends(require(PARAM_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(params_page)],
     key: Annotated[str | None, Query(max_length=100, description="Key contains")] = None,
@@ -66,9 +66,8 @@ async def list_params(
     built_in: Annotated[bool | None, Query(description="Built-in (made by init)")] = None,
 ) -> Envelope[CursorPage[ParamRead]]:
     """List parameters."""
-    statement = service.list_statement(key=_stripped(key), name=_stripped(name), built_in=built_in)
-    result = await fetch_page(db, statement, params, tiebreaker=[Param.id])
-    return ok(result.as_page(ParamRead))
+    filters = ParamFilters(key=_stripped(key), name=_stripped(name), built_in=built_in)
+    return ok(await service.list_params(db, principal, filters=filters, page=params))
 
 
 @router.get("/key/{key}", responses=error_responses(401, 403, 404, 422))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -152,3 +153,12 @@ class ParamRead(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ParamFilters:
+    """What `service.list_params` filters by (the list route's query parameters)."""
+
+    key: str | None = None
+    name: str | None = None
+    built_in: bool | None = None

@@ -11,13 +11,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.access import Principal
 from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.modules.system.operation_log.changes import record_change, snapshot
 from app.modules.system.param import reader
 from app.modules.system.param import repository as repo
@@ -29,7 +31,13 @@ from app.modules.system.param.exceptions import (
     ParamVersionMismatch,
 )
 from app.modules.system.param.models import Param
-from app.modules.system.param.schemas import ParamCreate, ParamUpdate, normalise
+from app.modules.system.param.schemas import (
+    ParamCreate,
+    ParamFilters,
+    ParamRead,
+    ParamUpdate,
+    normalise,
+)
 
 # What the change log records of a parameter.
 CHANGE_FIELDS = ("key", "value", "name", "value_type", "remark")
@@ -44,10 +52,13 @@ def _normalised(value_type: str, value: str) -> str:
         raise InvalidParamValue(value_type, str(exc)) from None
 
 
-def list_statement(
-    *, key: str | None = None, name: str | None = None, built_in: bool | None = None
-) -> Select[Any]:
-    return repo.list_statement(key=key, name=name, built_in=built_in)
+async def list_params(
+    db: AsyncSession, principal: Principal, *, filters: ParamFilters, page: PageParams
+) -> CursorPage[ParamRead]:
+    """One page of parameters; parameters are not data-scoped."""
+    statement = repo.list_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[Param.id])
+    return result.as_page(ParamRead)
 
 
 async def get_param(db: AsyncSession, param_id: int) -> Param:

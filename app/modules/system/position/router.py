@@ -13,7 +13,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -29,6 +28,7 @@ from app.modules.system.position import service
 from app.modules.system.position.models import Position
 from app.modules.system.position.schemas import (
     PositionCreate,
+    PositionFilters,
     PositionRead,
     PositionUpdate,
 )
@@ -52,7 +52,7 @@ PositionIdPath = Annotated[Id, Path()]
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_positions(
-    _principal: Annotated[Principal, Depends(require(POSITION_LIST))],
+    principal: Annotated[Principal, Depends(require(POSITION_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(positions_page)],
     name: Annotated[str | None, Query(max_length=64, description="Name contains")] = None,
@@ -60,11 +60,10 @@ async def list_positions(
     status: Annotated[Status | None, Query()] = None,
 ) -> Envelope[CursorPage[PositionRead]]:
     """List positions."""
-    statement = service.list_statement(
+    filters = PositionFilters(
         name=name.strip() if name else None, code=code.strip() if code else None, status=status
     )
-    result = await fetch_page(db, statement, params, tiebreaker=[Position.id])
-    return ok(result.as_page(PositionRead))
+    return ok(await service.list_positions(db, principal, filters=filters, page=params))
 
 
 @router.get("/{position_id}", responses=error_responses(401, 403, 404, 422))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -59,3 +60,12 @@ class PositionRead(BaseModel):
     remark: str | None
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PositionFilters:
+    """What `service.list_positions` filters by (the list route's query parameters)."""
+
+    name: str | None = None
+    code: str | None = None
+    status: str | None = None

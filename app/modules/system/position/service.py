@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.access import Principal
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.modules.system.position import repository as repo
 from app.modules.system.position.exceptions import (
     PositionCodeTaken,
@@ -14,13 +16,21 @@ from app.modules.system.position.exceptions import (
     PositionNotFound,
 )
 from app.modules.system.position.models import Position
-from app.modules.system.position.schemas import PositionCreate, PositionUpdate
+from app.modules.system.position.schemas import (
+    PositionCreate,
+    PositionFilters,
+    PositionRead,
+    PositionUpdate,
+)
 
 
-def list_statement(
-    *, name: str | None = None, code: str | None = None, status: str | None = None
-) -> Select[Position]:
-    return repo.list_statement(name=name, code=code, status=status)
+async def list_positions(
+    db: AsyncSession, principal: Principal, *, filters: PositionFilters, page: PageParams
+) -> CursorPage[PositionRead]:
+    """One page of positions; positions are not data-scoped."""
+    statement = repo.list_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[Position.id])
+    return result.as_page(PositionRead)
 
 
 async def get_position(db: AsyncSession, position_id: int) -> Position:

@@ -14,7 +14,6 @@ from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
     CursorPage,
     PageParams,
-    fetch_page,
     pagination,
 )
 from app.core.responses import Envelope, created, error_responses, ok
@@ -28,7 +27,7 @@ from app.modules.system.permissions import (
 )
 from app.modules.system.role import service
 from app.modules.system.role.models import Role
-from app.modules.system.role.schemas import RoleCreate, RoleRead, RoleUpdate
+from app.modules.system.role.schemas import RoleCreate, RoleFilters, RoleRead, RoleUpdate
 
 router = APIRouter(prefix="/api/v1/system/roles", tags=["system: roles"])
 
@@ -49,7 +48,7 @@ RoleIdPath = Annotated[Id, Path()]
 
 @router.get("", responses=error_responses(401, 403, 422))
 async def list_roles(
-    _principal: Annotated[Principal, Depends(require(ROLE_LIST))],
+    principal: Annotated[Principal, Depends(require(ROLE_LIST))],
     db: SessionDep,
     params: Annotated[PageParams, Depends(roles_page)],
     name: Annotated[str | None, Query(max_length=64, description="Name contains")] = None,
@@ -57,20 +56,10 @@ async def list_roles(
     status: Annotated[Status | None, Query()] = None,
 ) -> Envelope[CursorPage[RoleRead]]:
     """List roles with their menu and department ids."""
-    statement = service.list_statement(
+    filters = RoleFilters(
         name=name.strip() if name else None, code=code.strip() if code else None, status=status
     )
-    result = await fetch_page(db, statement, params, tiebreaker=[Role.id])
-    return ok(
-        CursorPage[RoleRead](
-            items=await service.to_read(db, result.items),
-            total=result.total,
-            page=params.page,
-            page_size=params.page_size,
-            total_exact=result.total_exact,
-            next_cursor=result.next_cursor,
-        )
-    )
+    return ok(await service.list_roles(db, principal, filters=filters, page=params))
 
 
 @router.get("/{role_id}", responses=error_responses(401, 403, 404, 422))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -112,3 +113,12 @@ class RoleRead(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoleFilters:
+    """What `service.list_roles` filters by (the list route's query parameters)."""
+
+    name: str | None = None
+    code: str | None = None
+    status: str | None = None

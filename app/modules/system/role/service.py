@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,7 @@ from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
 from app.core.database import utcnow
 from app.core.integrity import violated_fields
+from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.modules.system.auth import authz, power
 from app.modules.system.auth.power import Uncovered, first_uncovered, within_scope
 from app.modules.system.operation_log.changes import record_change
@@ -42,19 +43,14 @@ from app.modules.system.role.exceptions import (
 )
 from app.modules.system.role.models import Role
 from app.modules.system.role.repository import RoleGrant
-from app.modules.system.role.schemas import RoleCreate, RoleRead, RoleUpdate
+from app.modules.system.role.schemas import RoleCreate, RoleFilters, RoleRead, RoleUpdate
 
-__all__ = ["RoleGrant", "Uncovered", "first_uncovered", "role_grants"]
+__all__ = ["RoleGrant", "Uncovered", "first_uncovered"]
 
 
 # ----------------------------------------------------------------- power comparisons --
 # The comparisons live in `app.modules.system.auth.power`, the one rule every action on another
 # principal uses; this module keeps the field names of the role API.
-
-
-async def role_grants(db: AsyncSession, role_ids: Collection[int]) -> list[RoleGrant]:
-    """The grants of the existing roles among `role_ids`, whatever their status."""
-    return await repo.grants(db, role_ids)
 
 
 async def _ensure_within_caller(
@@ -89,10 +85,20 @@ async def _ensure_within_caller(
 # ------------------------------------------------------------------------------ CRUD --
 
 
-def list_statement(
-    *, name: str | None = None, code: str | None = None, status: str | None = None
-) -> Select[Role]:
-    return repo.list_statement(name=name, code=code, status=status)
+async def list_roles(
+    db: AsyncSession, principal: Principal, *, filters: RoleFilters, page: PageParams
+) -> CursorPage[RoleRead]:
+    """One page of roles with their menu and department ids; roles are not data-scoped."""
+    statement = repo.list_statement(**asdict(filters))
+    result = await fetch_page(db, statement, page, tiebreaker=[Role.id])
+    return CursorPage[RoleRead](
+        items=await to_read(db, result.items),
+        total=result.total,
+        page=page.page,
+        page_size=page.page_size,
+        total_exact=result.total_exact,
+        next_cursor=result.next_cursor,
+    )
 
 
 async def to_read(db: AsyncSession, roles: Sequence[Role]) -> list[RoleRead]:

@@ -70,7 +70,7 @@ async def list_users(
     filters: Filters,
 ) -> Envelope[CursorPage[UserRead]]:
     """List the users in your data scope."""
-    return ok(await service.list_users(db, principal, filters, params))
+    return ok(await service.list_users(db, principal, filters=filters, page=params))
 
 
 # Declared before `/{user_id}` so that "export" is not read as an id.

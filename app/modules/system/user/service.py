@@ -45,6 +45,7 @@ from app.core.pagination import CursorPage, PageParams, fetch_page
 from app.core.security.passwords import PasswordHasher, check_password, generate_password
 from app.modules.system.auth import authz, mfa, power, sessions
 from app.modules.system.operation_log.changes import record_change
+from app.modules.system.role import repository as role_repo
 from app.modules.system.role import service as role_service
 from app.modules.system.role.exceptions import GrantNotHeld, ScopeNotHeld
 from app.modules.system.user import repository as repo
@@ -103,7 +104,7 @@ def read_of(user: User | Row[Any], role_ids: list[int], position_ids: list[int])
 
 
 async def list_users(
-    db: AsyncSession, principal: Principal, filters: UserFilters, params: PageParams
+    db: AsyncSession, principal: Principal, *, filters: UserFilters, page: PageParams
 ) -> CursorPage[UserRead]:
     """One page: the rows (after the cursor, or by OFFSET) with a bounded count, then the links.
 
@@ -111,13 +112,13 @@ async def list_users(
     table (docs/performance.md, "Lists at any size")."""
     conditions = await repo.scoped_conditions(db, principal, filters)
     result = await fetch_page(
-        db, repo.list_statement(conditions), params, tiebreaker=[User.id], whole_rows=True
+        db, repo.list_statement(conditions), page, tiebreaker=[User.id], whole_rows=True
     )
     return CursorPage[UserRead](
         items=await to_read(db, result.items),
         total=result.total,
-        page=params.page,
-        page_size=params.page_size,
+        page=page.page,
+        page_size=page.page_size,
         total_exact=result.total_exact,
         next_cursor=result.next_cursor,
     )
@@ -150,7 +151,7 @@ async def _ensure_refs(
     """422 naming the field whose id names nothing; returns the grants of `role_ids`."""
     if dept_id is not None and not await repo.dept_exists(db, dept_id):
         raise UnknownIds("dept_id", "department")
-    grants = await role_service.role_grants(db, role_ids)
+    grants = await role_repo.grants(db, role_ids)
     if set(role_ids) - {grant.id for grant in grants}:
         raise UnknownIds("role_ids", "role")
     if set(position_ids) - await repo.existing_position_ids(db, position_ids):

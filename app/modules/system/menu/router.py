@@ -20,7 +20,7 @@ from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.auth.deps import require
 from app.modules.system.menu import service
-from app.modules.system.menu.models import Menu
+from app.modules.system.menu.models import MENU_SORTS, Menu
 from app.modules.system.menu.schemas import (
     MenuCreate,
     MenuRead,
@@ -39,12 +39,7 @@ from app.modules.system.permissions import (
 
 router = APIRouter(prefix="/api/v1/system/menus", tags=["system: menus"])
 
-menus_page = pagination(
-    sortable={"sort": Menu.sort, "title": Menu.title, "created_at": Menu.created_at, "id": Menu.id},
-    default="sort,id",
-    cursor_key=Menu.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+menus_page = pagination(sorts=MENU_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 MenuIdPath = Annotated[Id, Path()]
 
 

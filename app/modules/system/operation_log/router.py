@@ -32,7 +32,7 @@ from app.core.schemas import Id, UtcDateTime, pattern
 from app.modules.auth.deps import require
 from app.modules.system.operation_log import clearing
 from app.modules.system.operation_log import repository as repo
-from app.modules.system.operation_log.models import OperationLog
+from app.modules.system.operation_log.models import OPERATION_LOG_SORTS, OperationLog
 from app.modules.system.operation_log.schemas import (
     ChangeRead,
     ClearResult,
@@ -47,16 +47,7 @@ from app.modules.system.permissions import (
 
 router = APIRouter(prefix="/api/v1/system/operation-logs", tags=["system: operation log"])
 
-logs_page = pagination(
-    sortable={
-        "created_at": OperationLog.created_at,
-        "duration_ms": OperationLog.duration_ms,
-        "id": OperationLog.id,
-    },
-    default="-created_at",
-    cursor_key=OperationLog.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+logs_page = pagination(sorts=OPERATION_LOG_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 
 
 class LogNotFound(NotFound):

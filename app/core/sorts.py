@@ -116,7 +116,12 @@ def index_name(columns: Sequence[Column[object]]) -> str:
     """`ix_<table>_<col>_<col>...`, shortened with a hash when too long for every database."""
     table = columns[0].table
     assert isinstance(table, Table)
-    name = "_".join(["ix", table.name, *(c.name for c in columns)])
+    return index_name_of(table.name, [c.name for c in columns])
+
+
+def index_name_of(table: str, columns: Sequence[str]) -> str:
+    """`index_name` from names (the generator writes it into a migration)."""
+    name = "_".join(["ix", table, *columns])
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]

@@ -22,6 +22,7 @@ class Example(TimestampMixin, Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+# The list's sorts, and the index each one reads a page from (app/core/sorts.py).
 EXAMPLE_SORTS = list_sorts(
     sortable={
         "id": Example.id,

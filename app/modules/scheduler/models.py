@@ -76,7 +76,7 @@ class JobRun(Base):
     trigger: Mapped[str] = mapped_column(String(16))
     scheduled_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # queued | running | succeeded | failed | timed_out | skipped | missed | lost | interrupted
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # ix_sys_job_run_status_heartbeat_at
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -10,9 +10,10 @@ users of a department-scoped caller and behind `status` for the published notice
 (docs/performance.md, "Lists at any size"). The single-column indexes that one of them now
 starts with are dropped (no index the lists do not need): `created_at` of the files and the
 two logs (also the retention purge's), `sys_user.dept_id`, `sys_notice.status`,
-`sys_dict_data.type_code`, and `sys_job_run.status` (a prefix of
-`(status, heartbeat_at)`). New indexes are created before the old ones go, so MariaDB always
-has an index for the foreign keys on `dept_id` and `type_code`.
+`sys_dict_data.type_code`, and `sys_job_run.status` (a prefix of `(status, heartbeat_at)`).
+Also the user-role and user-position links by role / position (the users list's `role_id`
+filter; PostgreSQL makes no index for those foreign keys). New indexes are created before the
+old ones go, so MariaDB always has an index for the foreign keys on `dept_id` and `type_code`.
 """
 
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 CREATED = (
+    ("ix_sys_user_role_role_id_user_id", "sys_user_role", ["role_id", "user_id"]),
+    ("ix_sys_user_position_position_id_user_id", "sys_user_position", ["position_id", "user_id"]),
     ("ix_blog_article_title_id", "blog_article", ["title", "id"]),
     ("ix_blog_article_updated_at_id", "blog_article", ["updated_at", "id"]),
     ("ix_sys_dept_created_at_id", "sys_dept", ["created_at", "id"]),

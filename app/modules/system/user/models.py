@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -33,6 +34,15 @@ user_position = Table(
     Column(
         "position_id", BigId, ForeignKey("sys_position.id", ondelete="CASCADE"), primary_key=True
     ),
+)
+
+# The holders of a role (the users list's `role_id` filter, a role's delete and scope checks)
+# and of a position: the primary keys lead with `user_id`, so these read the other way round.
+Index("ix_sys_user_role_role_id_user_id", user_role.c.role_id, user_role.c.user_id)
+Index(
+    "ix_sys_user_position_position_id_user_id",
+    user_position.c.position_id,
+    user_position.c.user_id,
 )
 
 

@@ -11,8 +11,9 @@ a sort that cannot carry a cursor, on a nullable or float column, pages by OFFSE
 page is then run once under `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`.
 
 Reported per case: p50 wall clock (on a loaded machine: queueing, not the list), and from the
-plans (independent of load): the database time of the page's statements, the buffers they
-touched, the rows their scans read, and whether any plan sorts or scans the whole table.
+plans (independent of load), for the page's row read: its database time, the buffers it
+touched, the rows its scans read, whether it sorts or scans the whole table; and for the
+capped count (`LIMIT 1001`): its time and the rows it read.
 """
 
 # ruff: noqa: S608, T201  (SQL built from the model's own column names and integers; prints)
@@ -145,12 +146,16 @@ def _walk(node: dict[str, Any], figures: PlanFigures) -> None:
         _walk(child, figures)
 
 
-async def _plan(engine: AsyncEngine, statements: list[tuple[str, Any]]) -> PlanFigures:
-    figures = PlanFigures()
+async def _plan(
+    engine: AsyncEngine, statements: list[tuple[str, Any]]
+) -> tuple[PlanFigures, PlanFigures]:
+    """Plan figures of the page's row read, and of its count (capped at 1,001 rows)."""
+    page, count = PlanFigures(), PlanFigures()
     async with engine.connect() as conn:
         for statement, parameters in statements:
             if statement.lstrip().upper().startswith(("EXPLAIN", "SELECT CASE WHEN C.RELTUPLES")):
                 continue  # the count estimate: a catalogue read
+            figures = count if "count(" in statement.lower() else page
             prefix = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
             row = (await conn.exec_driver_sql(prefix + statement, parameters)).scalar_one()
             plan = row[0] if isinstance(row, list) else row
@@ -160,7 +165,7 @@ async def _plan(engine: AsyncEngine, statements: list[tuple[str, Any]]) -> PlanF
                 top.get("Shared Read Blocks", 0)
             )
             _walk(top, figures)
-    return figures
+    return page, count
 
 
 async def measure_list(
@@ -214,20 +219,21 @@ async def measure_list(
             finally:
                 event.remove(engine.sync_engine, "before_cursor_execute", record)
             statements = list(seen)
-            plan = await _plan(engine, statements)
+            plan, count = await _plan(engine, statements)
             flags = ", ".join(
                 flag for flag, on in (("sort", plan.sorts), ("seq scan", plan.seq_scans)) if on
             )
             lines.append(
                 f"| {name} | {size:,} | {spec} | {label} | {statistics.median(times):.1f} | "
-                f"{plan.ms:.2f} | {plan.buffers} | {plan.rows_read:,} | {flags or '-'} |"
+                f"{plan.ms:.2f} | {plan.buffers} | {plan.rows_read:,} | {flags or '-'} | "
+                f"{count.ms:.2f} | {count.rows_read:,} |"
             )
             print(lines[-1], flush=True)
     return lines
 
 
 HEADER = [
-    "| list | rows | sort | page | p50 ms (loaded) | DB ms (EXPLAIN ANALYZE) | buffers | "
-    "rows read | sort / seq scan |",
-    "|---|---:|---|---|---:|---:|---:|---:|---|",
+    "| list | rows | sort | page | p50 ms (loaded) | page query: DB ms | buffers | rows read | "
+    "sort / seq scan | count: DB ms | count: rows read |",
+    "|---|---:|---|---|---:|---:|---:|---:|---|---:|---:|",
 ]

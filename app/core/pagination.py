@@ -291,6 +291,18 @@ def _keyset(
     return tuple(parts)
 
 
+def _target(expression: Any) -> ColumnElement[Any]:
+    """The column of an ORDER BY item (`User.id`, `User.id.desc()`)."""
+    if isinstance(expression, UnaryExpression):
+        expression = expression.element
+    return _element(expression)
+
+
+def _ends_unique(parsed: Sequence[tuple[SortColumn, bool]], key: SortColumn) -> bool:
+    """Whether the sort already names the key (so nothing is left to break ties)."""
+    return any(_element(column).compare(_element(key)) for column, _ in parsed)
+
+
 def _encode_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
@@ -460,6 +472,11 @@ def pagination(
         spec, parsed = _parse(sort, names, default)
         order_by = tuple(column.desc() if desc else column.asc() for column, desc in parsed)
         keyset = _keyset(parsed, cursor_key) if cursor_key is not None else None
+        if keyset is None and cursor_key is not None and not _ends_unique(parsed, cursor_key):
+            # A sort that pages by OFFSET (nullable or float column) still ends with the key in
+            # the direction of the last field, so the `(sort column, id)` index serves it.
+            last = cursor_key.desc() if parsed[-1][1] else cursor_key.asc()
+            order_by = (*order_by, last)
         after = None
         if cursor:
             if keyset is None:
@@ -613,8 +630,10 @@ async def fetch_page(
     if not params.keyset:
         if total == 0 or (exact and params.offset >= total):
             return PageResult([], total, exact, None, params)
+        named = [_target(clause) for clause in params.order_by]
+        extra = [t for t in tiebreaker if not any(_target(t).compare(n) for n in named)]
         page_stmt = (
-            statement.order_by(*params.order_by, *tiebreaker)
+            statement.order_by(*params.order_by, *extra)
             .limit(params.page_size)
             .offset(params.offset)
         )

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SAWarning
 from app.core.database import Base
 from app.core.pagination import ListDeclaration
 from app.core.sorts import ListSorts, index_columns, list_sorts
+from app.modules.example.models import Example
 from app.modules.system.operation_log.models import OperationLog
 from tests.core.test_list_declarations import EXEMPT, _declarations, _lists
 from tests.support.identity import superuser_headers
@@ -187,8 +188,10 @@ PAGES = [
     ("/api/v1/files", "-size", "sys_file"),
     ("/api/v1/system/notices", "title", "sys_notice"),
     ("/api/v1/system/operation-logs", "-created_at", "sys_operation_log"),
-    # A float sort pages by OFFSET (no cursor on an inexact type): still read from its index.
+    # Sorts that page by OFFSET (no cursor on a float or a nullable column) end with the key
+    # in their own direction, whatever tiebreaker the route passes: still read from the index.
     ("/api/v1/system/operation-logs", "-duration_ms", "sys_operation_log"),
+    ("/api/v1/examples", "-description", "example"),
 ]
 
 
@@ -204,6 +207,7 @@ async def test_postgresql_reads_a_page_from_the_index_without_sorting(
     headers = await superuser_headers(app)
     async with app.state.sessionmaker() as db, db.begin():  # an OFFSET page needs a row to read
         db.add(OperationLog(method="GET", path="/", status_code=200, success=True, duration_ms=1))
+        db.add(Example(name="a", description="b"))
     params = {"page_size": "5"} | ({"sort": sort} if sort else {})
     with _captured(app) as seen:
         response = await client.get(path, params=params, headers=headers)

@@ -100,10 +100,26 @@ DROPPED = (
 )
 
 
+# MariaDB/MySQL keep an index for each foreign key and drop the one they made themselves once
+# an index of ours starts with the same column; a downgrade must give it back first.
+FOREIGN_KEY_INDEXES = (
+    ("fk_sys_user_role_role_id_sys_role", "sys_user_role", ["role_id"]),
+    ("fk_sys_user_position_position_id_sys_position", "sys_user_position", ["position_id"]),
+)
+
+
+def _mysql() -> bool:
+    return op.get_bind().dialect.name in ("mysql", "mariadb")
+
+
 def upgrade() -> None:
     for name, table, columns in CREATED:
         op.create_index(name, table, columns)
     inspector = sa.inspect(op.get_bind())
+    if _mysql():  # one this migration's downgrade made
+        for name, table, _ in FOREIGN_KEY_INDEXES:
+            if name in {index["name"] for index in inspector.get_indexes(table)}:
+                op.drop_index(name, table_name=table)
     have = {index["name"] for index in inspector.get_indexes("example")}
     for name, table, columns in EXAMPLE:
         if name not in have:
@@ -117,5 +133,8 @@ def downgrade() -> None:
     # the table.
     for name, table, columns in DROPPED:
         op.create_index(name, table, columns)
+    if _mysql():
+        for name, table, columns in FOREIGN_KEY_INDEXES:
+            op.create_index(name, table, columns)
     for name, table, _ in reversed(CREATED):
         op.drop_index(name, table_name=table)

@@ -3,6 +3,7 @@
     python bench/list_sizes.py --sizes 10000,100000,1000000            # PostgreSQL
     python bench/list_sizes.py --database mariadb --sizes 10000,100000
     python bench/list_sizes.py --database sqlite --sizes 10000 --explain
+    python bench/list_sizes.py --lists all            # the other lists (bench/list_tables.py)
 
 For each size: a scratch database (dropped afterwards) migrated to head, 111 departments (root,
 10 divisions, 100 teams) and N users spread over the teams, seeded in one `INSERT ... SELECT`
@@ -43,6 +44,7 @@ SERVERS = {
 }
 SORTS = [None, "username", "-username", "name", "-name", "created_at", "id", "-id"]
 PAGE_SIZE = 20
+SIZES = "10000,100000,1000000"
 
 
 async def _explain(conn: Any, dialect: str, statement: str, parameters: Any) -> str:
@@ -164,11 +166,20 @@ async def main() -> None:
     parser.add_argument(
         "--database", choices=("postgresql", "mariadb", "sqlite"), default="postgresql"
     )
-    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--sizes", default=SIZES)
     parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--deep-limit", type=int, default=10_000_000)
     parser.add_argument("--explain", action="store_true", help="plans of every statement")
+    parser.add_argument(
+        "--lists",
+        default="users",
+        help="users (default), or the other lists: 'all' or comma-separated names of "
+        "bench/list_tables.py LISTS (PostgreSQL; each at its own sizes)",
+    )
     args = parser.parse_args()
+    if args.lists != "users":
+        await other_lists(args)
+        return
     from app.core import migrations
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -191,6 +202,47 @@ async def main() -> None:
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
     target = results / f"{datetime.now(UTC):%Y-%m-%d}-list-sizes-{args.database}.md"
+    target.write_text("\n".join(out) + "\n")
+    print(f"wrote {target}")
+
+
+async def other_lists(args: argparse.Namespace) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from app.core import migrations
+    from app.core.database import Base
+    from bench.list_tables import HEADER, LISTS, measure_list, seed_table
+
+    if args.database != "postgresql":
+        raise SystemExit("--lists: PostgreSQL only (generic seeding with generate_series)")
+    names = list(LISTS) if args.lists == "all" else [n.strip() for n in args.lists.split(",")]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = [f"# List size series, postgresql, {stamp}\n", *HEADER]
+    sizes = {name: LISTS[name][3] for name in names}
+    if args.sizes != SIZES:  # one series for every list
+        sizes = {name: tuple(int(s) for s in args.sizes.split(",")) for name in names}
+    for size in sorted({size for name in names for size in sizes[name]}):
+        url, drop = await _scratch("postgresql")
+        engine = create_async_engine(url)
+        try:
+            await asyncio.to_thread(migrations.upgrade, url)
+            for name in (n for n in names if size in sizes[n]):
+                module, model, _, _ = LISTS[name]
+                table = Base.metadata.tables[
+                    getattr(__import__(module, fromlist=[model]), model).__tablename__
+                ]
+                started = time.perf_counter()
+                await seed_table(engine, table, size)
+                print(
+                    f"## {name}: {size:,} rows ({time.perf_counter() - started:.0f} s)", flush=True
+                )
+                out += await measure_list(engine, name, size, args.repeat)
+        finally:
+            await engine.dispose()
+            await drop()
+    results = ROOT / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    target = results / f"{datetime.now(UTC):%Y-%m-%d}-list-sizes-other-lists.md"
     target.write_text("\n".join(out) + "\n")
     print(f"wrote {target}")
 

@@ -39,7 +39,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
@@ -73,6 +73,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from app.core.errors import ValidationFailed
 from app.core.responses import ErrorDetail
+
+if TYPE_CHECKING:
+    from app.core.sorts import ListSorts
 
 T = TypeVar("T")
 # A model attribute (`User.username`) or any SQL expression clients may sort by.
@@ -288,6 +291,18 @@ def _keyset(
     return tuple(parts)
 
 
+def _target(expression: Any) -> ColumnElement[Any]:
+    """The column of an ORDER BY item (`User.id`, `User.id.desc()`)."""
+    if isinstance(expression, UnaryExpression):
+        expression = expression.element
+    return _element(expression)
+
+
+def _ends_unique(parsed: Sequence[tuple[SortColumn, bool]], key: SortColumn) -> bool:
+    """Whether the sort already names the key (so nothing is left to break ties)."""
+    return any(_element(column).compare(_element(key)) for column, _ in parsed)
+
+
 def _encode_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
@@ -399,6 +414,8 @@ class ListDeclaration:
     default: str
     cursor_key: SortColumn | None
     exact_count_limit: int | None
+    # The model's declaration of the sorts and their indexes (`app.core.sorts.list_sorts`).
+    sorts: ListSorts | None = None
 
 
 def declaration_of(dependency: Callable[..., Any]) -> ListDeclaration | None:
@@ -409,14 +426,17 @@ def declaration_of(dependency: Callable[..., Any]) -> ListDeclaration | None:
 
 def pagination(
     *,
-    sortable: Mapping[str, SortColumn],
-    default: str,
+    sorts: ListSorts | None = None,
+    sortable: Mapping[str, SortColumn] | None = None,
+    default: str = "",
     cursor_key: SortColumn | None = None,
     exact_count_limit: int | None = None,
 ) -> Callable[..., Awaitable[PageParams]]:
     """A FastAPI dependency reading `page`, `page_size` and `sort` for one list endpoint.
 
     Args:
+        sorts: the list's sorts as its model declares them with their indexes
+            (`app.core.sorts.list_sorts`): gives `sortable`, `default` and `cursor_key`.
         sortable: the names clients may sort by and their columns.
         default: the sort when the request names none.
         cursor_key: a unique, non-null column (the primary key). Declaring it makes the list
@@ -425,12 +445,17 @@ def pagination(
         exact_count_limit: count exactly up to this many rows; beyond it `total` is an
             estimate and `total_exact` false. None (the default): always count exactly.
     """
+    if sorts is not None:
+        sortable, default, cursor_key = sorts.sortable, sorts.default, sorts.cursor_key
+    if sortable is None or not default:
+        raise ValueError("pagination() needs `sorts`, or `sortable` and `default`")
+    names: Mapping[str, SortColumn] = sortable
     _parse(default, sortable, default)  # fail at import time on a bad default
     if cursor_key is not None and _key_kind(cursor_key) is None:
         raise ValueError("cursor_key must be a non-null integer, string or datetime column")
     if exact_count_limit is not None and exact_count_limit < 1:
         raise ValueError("exact_count_limit must be at least 1")
-    declaration = ListDeclaration(dict(sortable), default, cursor_key, exact_count_limit)
+    declaration = ListDeclaration(dict(sortable), default, cursor_key, exact_count_limit, sorts)
     allowed = ", ".join(sorted(sortable))
     page_query = Query(1, ge=1, le=1_000_000, description="Page number, from 1")
     size_query = Query(
@@ -444,9 +469,14 @@ def pagination(
     )
 
     def build(page: int, page_size: int, sort: str | None, cursor: str | None) -> PageParams:
-        spec, parsed = _parse(sort, sortable, default)
+        spec, parsed = _parse(sort, names, default)
         order_by = tuple(column.desc() if desc else column.asc() for column, desc in parsed)
         keyset = _keyset(parsed, cursor_key) if cursor_key is not None else None
+        if keyset is None and cursor_key is not None and not _ends_unique(parsed, cursor_key):
+            # A sort that pages by OFFSET (nullable or float column) still ends with the key in
+            # the direction of the last field, so the `(sort column, id)` index serves it.
+            last = cursor_key.desc() if parsed[-1][1] else cursor_key.asc()
+            order_by = (*order_by, last)
         after = None
         if cursor:
             if keyset is None:
@@ -600,8 +630,10 @@ async def fetch_page(
     if not params.keyset:
         if total == 0 or (exact and params.offset >= total):
             return PageResult([], total, exact, None, params)
+        named = [_target(clause) for clause in params.order_by]
+        extra = [t for t in tiebreaker if not any(_target(t).compare(n) for n in named)]
         page_stmt = (
-            statement.order_by(*params.order_by, *tiebreaker)
+            statement.order_by(*params.order_by, *extra)
             .limit(params.page_size)
             .offset(params.offset)
         )

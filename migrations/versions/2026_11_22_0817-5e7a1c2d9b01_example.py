@@ -39,6 +39,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_example")),
         sqlite_autoincrement=True,
     )
+    # The order of each offered sort of the list (app/core/sorts.py, the model's list_sorts).
+    op.create_index("ix_example_name_id", "example", ["name", "id"])
+    op.create_index("ix_example_description_id", "example", ["description", "id"])
+    op.create_index("ix_example_created_at_id", "example", ["created_at", "id"])
+    op.create_index("ix_example_updated_at_id", "example", ["updated_at", "id"])
 
 
 def downgrade() -> None:

@@ -22,9 +22,16 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from app.core.sorts import index_name_of
 from app.devtools.generator.naming import Code, Ident, Prose, kebab
 from app.devtools.generator.spec import TEXT_MAX_LENGTH, ResourceSpec
-from app.devtools.generator.views import field_views, from_imports, import_order, literal
+from app.devtools.generator.views import (
+    FieldView,
+    field_views,
+    from_imports,
+    import_order,
+    literal,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -90,6 +97,19 @@ def reproduce_command(spec: ResourceSpec) -> list[Code]:
 ACTIONS = ("list", "read", "create", "update", "delete")
 
 
+def sort_indexes(table: str, fields: list[FieldView]) -> list[SimpleNamespace]:
+    """The indexes the model's `list_sorts` attaches for the list's sorts, in the migration's
+    order: `(field, id)` for each sortable field that needs one, then the timestamps."""
+    names = [f.name for f in fields if f.sort_indexed] + ["created_at", "updated_at"]
+    return [
+        SimpleNamespace(
+            name=literal(index_name_of(table, [name, "id"])),
+            columns=Code(f"[{literal(name)}, {literal('id')}]"),
+        )
+        for name in names
+    ]
+
+
 def context(spec: ResourceSpec, migration: Migration | None) -> dict[str, Any]:
     fields = field_views(spec)
     types = {f.spec.type for f in fields}
@@ -113,6 +133,8 @@ def context(spec: ResourceSpec, migration: Migration | None) -> dict[str, Any]:
         "types": types,
         "filter": next((f for f in fields if f.spec is spec.filter_field), None),
         "unique_fields": [f for f in fields if f.unique],
+        "sorts_name": Ident(f"{upper}_SORTS"),
+        "sort_indexes": sort_indexes(spec.table, fields),
         "nullable_fields": [f for f in fields if f.nullable],
         "default_fields": [f for f in fields if f.default_json is not None],
         "required_fields": [f for f in fields if f.required],

@@ -16,6 +16,8 @@ from typing import Any
 from app.devtools.generator.naming import Code, Ident, pascal
 from app.devtools.generator.spec import INT_BOUNDS, TEXT_MAX_LENGTH, FieldSpec, ResourceSpec
 
+MAX_INDEXED_STR_LENGTH = 760
+
 
 def literal(value: Any) -> Code:
     """Python source for a plain value (str, bool, int, float, Decimal, date, None).
@@ -211,7 +213,17 @@ class FieldView:
 
     @property
     def sortable(self) -> bool:
+        """Offered as a sort (with its `(field, id)` index): not a text, nor a string too long
+        for an index key on MariaDB (3,072 bytes, 4 per character, with the 8-byte id)."""
+        if self.spec.type == "str":
+            return (self.spec.max_length or 0) <= MAX_INDEXED_STR_LENGTH
         return self.spec.type != "text"
+
+    @property
+    def sort_indexed(self) -> bool:
+        """Whether its sort needs an index of its own: a NOT NULL unique column's cursor ends
+        at it, so its unique index serves (app/core/sorts.py)."""
+        return self.sortable and not (self.unique and not self.nullable)
 
     # ------------------------------------------------------------------- test data --
 

@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.database import Base, BigId, TimestampMixin
+from app.core.sorts import list_sorts
 from app.modules.system.user.models import User
 
 
@@ -34,4 +35,14 @@ class Article(TimestampMixin, Base):
 
 
 # Keyset order of the list (default and offered sorts; migration c3d9e1f0a7b2).
-Index("ix_blog_article_created_at_id", Article.created_at, Article.id)
+
+ARTICLE_SORTS = list_sorts(
+    sortable={
+        "created_at": Article.created_at,
+        "updated_at": Article.updated_at,
+        "title": Article.title,
+        "id": Article.id,
+    },
+    default="-created_at",
+    cursor_key=Article.id,
+)

@@ -22,7 +22,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.blog import service
-from app.modules.blog.models import Article
+from app.modules.blog.models import ARTICLE_SORTS
 from app.modules.blog.schemas import (
     TITLE_MAX_LENGTH,
     ArticleCreate,
@@ -33,17 +33,7 @@ from app.modules.blog.schemas import (
 
 router = APIRouter(prefix="/api/v1/articles", tags=["blog: articles"])
 
-articles_page = pagination(
-    sortable={
-        "created_at": Article.created_at,
-        "updated_at": Article.updated_at,
-        "title": Article.title,
-        "id": Article.id,
-    },
-    default="-created_at",
-    cursor_key=Article.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+articles_page = pagination(sorts=ARTICLE_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 ArticleIdPath = Annotated[Id, Path()]
 SignedIn = Annotated[Principal, Depends(require())]
 

@@ -18,7 +18,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.example import service
-from app.modules.example.models import Example
+from app.modules.example.models import EXAMPLE_SORTS
 from app.modules.example.permissions import (
     EXAMPLE_CREATE,
     EXAMPLE_DELETE,
@@ -36,18 +36,7 @@ from app.modules.example.schemas import (
 
 router = APIRouter(prefix="/api/v1/examples", tags=["example"])
 
-examples_page = pagination(
-    sortable={
-        "id": Example.id,
-        "name": Example.name,
-        "description": Example.description,
-        "created_at": Example.created_at,
-        "updated_at": Example.updated_at,
-    },
-    default="-created_at",
-    cursor_key=Example.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+examples_page = pagination(sorts=EXAMPLE_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 # A row id: plain digits, 1 to 2**63-1; `1_0` or `+1` is a 422 (docs/http.md).
 ExampleIdPath = Annotated[Id, Path()]
 

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, UtcDateTime, utcnow
+from app.core.sorts import list_sorts
 
 
 class StoredFile(Base):
@@ -25,4 +26,16 @@ class StoredFile(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     owner_id: Mapped[int | None] = mapped_column(BigId, index=True)
     dept_id: Mapped[int | None] = mapped_column(BigId, index=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+FILE_SORTS = list_sorts(
+    sortable={
+        "created_at": StoredFile.created_at,
+        "size": StoredFile.size,
+        "original_name": StoredFile.original_name,
+        "id": StoredFile.id,
+    },
+    default="-created_at",
+    cursor_key=StoredFile.id,
+)

@@ -29,7 +29,7 @@ from app.core.schemas import Id, pattern
 from app.modules.files import service
 from app.modules.files.detect import TYPES
 from app.modules.files.exceptions import FileTooLarge, MalformedUpload
-from app.modules.files.models import StoredFile
+from app.modules.files.models import FILE_SORTS
 from app.modules.files.permissions import FILE_LIST, FILE_UPLOAD
 from app.modules.files.schemas import FileFilters, FileRead
 from app.modules.files.storage import StorageDep
@@ -37,17 +37,7 @@ from app.modules.files.upload import MULTIPART_OVERHEAD, MultipartFileReader
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
 
-files_page = pagination(
-    sortable={
-        "created_at": StoredFile.created_at,
-        "size": StoredFile.size,
-        "original_name": StoredFile.original_name,
-        "id": StoredFile.id,
-    },
-    default="-created_at",
-    cursor_key=StoredFile.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+files_page = pagination(sorts=FILE_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 FileIdPath = Annotated[Id, Path()]
 
 # The body is parsed by `MultipartFileReader` (streamed, after the permission check), so the

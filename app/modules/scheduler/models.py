@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, TimestampMixin, UtcDateTime, utcnow
+from app.core.sorts import list_sorts
 
 
 class Job(TimestampMixin, Base):
@@ -75,7 +76,7 @@ class JobRun(Base):
     trigger: Mapped[str] = mapped_column(String(16))
     scheduled_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # queued | running | succeeded | failed | timed_out | skipped | missed | lost | interrupted
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # ix_sys_job_run_status_heartbeat_at
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -87,3 +88,25 @@ class JobRun(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     requested_by: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+
+
+JOB_SORTS = list_sorts(
+    sortable={
+        "name": Job.name,
+        "next_run_at": Job.next_run_at,
+        "created_at": Job.created_at,
+        "id": Job.id,
+    },
+    default="name",
+    cursor_key=Job.id,
+)
+JOB_RUN_SORTS = list_sorts(
+    sortable={
+        "id": JobRun.id,
+        "scheduled_at": JobRun.scheduled_at,
+        "started_at": JobRun.started_at,
+        "duration_ms": JobRun.duration_ms,
+    },
+    default="-id",
+    cursor_key=JobRun.id,
+)

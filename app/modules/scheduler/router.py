@@ -21,7 +21,7 @@ from app.core.schemas import Id, UtcDateTime, pattern
 from app.modules.scheduler import service
 from app.modules.scheduler.leader import LEADER_INFO
 from app.modules.scheduler.lifespan import Scheduler, get_scheduler
-from app.modules.scheduler.models import Job, JobRun
+from app.modules.scheduler.models import JOB_RUN_SORTS, JOB_SORTS
 from app.modules.scheduler.permissions import (
     JOB_CREATE,
     JOB_DELETE,
@@ -52,28 +52,8 @@ JobIdPath = Annotated[Id, Path()]
 
 router = APIRouter(prefix="/api/v1/scheduler", tags=["scheduler"])
 
-jobs_page = pagination(
-    sortable={
-        "name": Job.name,
-        "next_run_at": Job.next_run_at,
-        "created_at": Job.created_at,
-        "id": Job.id,
-    },
-    default="name",
-    cursor_key=Job.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
-runs_page = pagination(
-    sortable={
-        "id": JobRun.id,
-        "scheduled_at": JobRun.scheduled_at,
-        "started_at": JobRun.started_at,
-        "duration_ms": JobRun.duration_ms,
-    },
-    default="-id",
-    cursor_key=JobRun.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+jobs_page = pagination(sorts=JOB_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
+runs_page = pagination(sorts=JOB_RUN_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 
 
 @router.get("/targets", responses=error_responses(401, 403))

@@ -6,6 +6,7 @@ from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, TimestampMixin, unique_ignoring_case
+from app.core.sorts import list_sorts
 
 
 class Dept(TimestampMixin, Base):
@@ -33,3 +34,9 @@ class Dept(TimestampMixin, Base):
 # Department codes are unique regardless of case (docs/security-checklist.md F17), in the database
 # too.
 unique_ignoring_case(Dept.__table__.c.code)
+
+DEPT_SORTS = list_sorts(
+    sortable={"sort": Dept.sort, "name": Dept.name, "created_at": Dept.created_at, "id": Dept.id},
+    default="sort,id",
+    cursor_key=Dept.id,
+)

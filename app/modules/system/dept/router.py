@@ -19,7 +19,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id, Status
 from app.modules.system.dept import service
-from app.modules.system.dept.models import Dept
+from app.modules.system.dept.models import DEPT_SORTS
 from app.modules.system.dept.schemas import (
     DeptCreate,
     DeptFilters,
@@ -37,12 +37,7 @@ from app.modules.system.permissions import (
 
 router = APIRouter(prefix="/api/v1/system/depts", tags=["system: depts"])
 
-depts_page = pagination(
-    sortable={"sort": Dept.sort, "name": Dept.name, "created_at": Dept.created_at, "id": Dept.id},
-    default="sort,id",
-    cursor_key=Dept.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+depts_page = pagination(sorts=DEPT_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 DeptIdPath = Annotated[Id, Path()]
 
 

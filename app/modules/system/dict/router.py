@@ -25,7 +25,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id, Status
 from app.modules.system.dict import service
-from app.modules.system.dict.models import DictData, DictType
+from app.modules.system.dict.models import DICT_DATA_SORTS, DICT_TYPE_SORTS
 from app.modules.system.dict.schemas import (
     DictDataCreate,
     DictDataFilters,
@@ -49,34 +49,8 @@ dict_type_router = APIRouter(prefix="/api/v1/system/dict-types", tags=["system: 
 dict_data_router = APIRouter(prefix="/api/v1/system/dict-data", tags=["system: dictionaries"])
 dict_router = APIRouter(prefix="/api/v1/system/dicts", tags=["system: dictionaries"])
 
-types_page = pagination(
-    sortable={
-        "name": DictType.name,
-        "code": DictType.code,
-        "status": DictType.status,
-        "created_at": DictType.created_at,
-        "updated_at": DictType.updated_at,
-        "id": DictType.id,
-    },
-    default="code",
-    cursor_key=DictType.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
-data_page = pagination(
-    sortable={
-        "type_code": DictData.type_code,
-        "sort": DictData.sort,
-        "label": DictData.label,
-        "value": DictData.value,
-        "status": DictData.status,
-        "created_at": DictData.created_at,
-        "updated_at": DictData.updated_at,
-        "id": DictData.id,
-    },
-    default="type_code,sort",
-    cursor_key=DictData.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+types_page = pagination(sorts=DICT_TYPE_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
+data_page = pagination(sorts=DICT_DATA_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 IdPath = Annotated[Id, Path()]
 
 

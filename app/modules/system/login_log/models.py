@@ -8,6 +8,7 @@ from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, UtcDateTime, utcnow
+from app.core.sorts import list_sorts
 
 
 class LoginLog(Base):
@@ -26,4 +27,12 @@ class LoginLog(Base):
     os: Mapped[str | None] = mapped_column(String(64))
     device: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+# `(created_at, id)` also serves the retention purge (`created_at < cutoff`).
+LOGIN_LOG_SORTS = list_sorts(
+    sortable={"created_at": LoginLog.created_at, "id": LoginLog.id},
+    default="-created_at",
+    cursor_key=LoginLog.id,
+)

@@ -28,7 +28,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import Id, UtcDateTime
 from app.modules.system.login_log import service
-from app.modules.system.login_log.models import LoginLog
+from app.modules.system.login_log.models import LOGIN_LOG_SORTS, LoginLog
 from app.modules.system.login_log.schemas import LoginLogFilters, LoginLogRead
 from app.modules.system.operation_log import clearing
 from app.modules.system.operation_log.schemas import ClearResult
@@ -36,12 +36,7 @@ from app.modules.system.permissions import LOGIN_LOG_CLEAR, LOGIN_LOG_EXPORT, LO
 
 router = APIRouter(prefix="/api/v1/system/login-logs", tags=["system: login log"])
 
-logs_page = pagination(
-    sortable={"created_at": LoginLog.created_at, "id": LoginLog.id},
-    default="-created_at",
-    cursor_key=LoginLog.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+logs_page = pagination(sorts=LOGIN_LOG_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 
 
 async def login_log_filters(

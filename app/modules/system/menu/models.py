@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, TimestampMixin
+from app.core.sorts import list_sorts
 
 
 class Menu(TimestampMixin, Base):
@@ -34,3 +35,10 @@ class Menu(TimestampMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+MENU_SORTS = list_sorts(
+    sortable={"sort": Menu.sort, "title": Menu.title, "created_at": Menu.created_at, "id": Menu.id},
+    default="sort,id",
+    cursor_key=Menu.id,
+)

@@ -19,7 +19,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id, Status
 from app.modules.system.menu import service
-from app.modules.system.menu.models import Menu
+from app.modules.system.menu.models import MENU_SORTS
 from app.modules.system.menu.schemas import (
     MenuCreate,
     MenuFilters,
@@ -38,12 +38,7 @@ from app.modules.system.permissions import (
 
 router = APIRouter(prefix="/api/v1/system/menus", tags=["system: menus"])
 
-menus_page = pagination(
-    sortable={"sort": Menu.sort, "title": Menu.title, "created_at": Menu.created_at, "id": Menu.id},
-    default="sort,id",
-    cursor_key=Menu.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+menus_page = pagination(sorts=MENU_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 MenuIdPath = Annotated[Id, Path()]
 
 

@@ -22,7 +22,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.system.notice import service
-from app.modules.system.notice.models import Notice
+from app.modules.system.notice.models import NOTICE_SORTS, PUBLISHED_NOTICE_SORTS
 from app.modules.system.notice.schemas import (
     NoticeCreate,
     NoticeFilters,
@@ -42,26 +42,8 @@ from app.modules.system.permissions import (
 
 router = APIRouter(prefix="/api/v1/system/notices", tags=["system: notices"])
 
-notices_page = pagination(
-    sortable={
-        "created_at": Notice.created_at,
-        "updated_at": Notice.updated_at,
-        "published_at": Notice.published_at,
-        "title": Notice.title,
-        "type": Notice.type,
-        "status": Notice.status,
-        "id": Notice.id,
-    },
-    default="-created_at",
-    cursor_key=Notice.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
-published_page = pagination(
-    sortable={"published_at": Notice.published_at, "title": Notice.title, "id": Notice.id},
-    default="-published_at",
-    cursor_key=Notice.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+notices_page = pagination(sorts=NOTICE_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
+published_page = pagination(sorts=PUBLISHED_NOTICE_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 NoticeIdPath = Annotated[Id, Path()]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, Boolean, Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, UtcDateTime, utcnow
+from app.core.sorts import list_sorts
 
 
 class OperationLog(Base):
@@ -34,7 +35,7 @@ class OperationLog(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     duration_ms: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class ChangeLog(Base):
@@ -51,3 +52,15 @@ class ChangeLog(Base):
     before: Mapped[Any | None] = mapped_column(JSON)
     after: Mapped[Any | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+
+
+# `(created_at, id)` also serves the retention purge (`created_at < cutoff`).
+OPERATION_LOG_SORTS = list_sorts(
+    sortable={
+        "created_at": OperationLog.created_at,
+        "duration_ms": OperationLog.duration_ms,
+        "id": OperationLog.id,
+    },
+    default="-created_at",
+    cursor_key=OperationLog.id,
+)

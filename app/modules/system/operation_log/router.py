@@ -29,7 +29,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, error_responses, ok
 from app.core.schemas import Id, UtcDateTime, pattern
 from app.modules.system.operation_log import clearing, service
-from app.modules.system.operation_log.models import OperationLog
+from app.modules.system.operation_log.models import OPERATION_LOG_SORTS, OperationLog
 from app.modules.system.operation_log.schemas import (
     ClearResult,
     OperationLogDetail,
@@ -44,16 +44,7 @@ from app.modules.system.permissions import (
 
 router = APIRouter(prefix="/api/v1/system/operation-logs", tags=["system: operation log"])
 
-logs_page = pagination(
-    sortable={
-        "created_at": OperationLog.created_at,
-        "duration_ms": OperationLog.duration_ms,
-        "id": OperationLog.id,
-    },
-    default="-created_at",
-    cursor_key=OperationLog.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+logs_page = pagination(sorts=OPERATION_LOG_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 
 
 async def log_filters(

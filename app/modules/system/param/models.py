@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, TimestampMixin
+from app.core.sorts import list_sorts
 
 
 class Param(TimestampMixin, Base):
@@ -23,3 +24,16 @@ class Param(TimestampMixin, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+PARAM_SORTS = list_sorts(
+    sortable={
+        "key": Param.key,
+        "name": Param.name,
+        "created_at": Param.created_at,
+        "updated_at": Param.updated_at,
+        "id": Param.id,
+    },
+    default="key",
+    cursor_key=Param.id,
+)

@@ -19,7 +19,7 @@ from app.core.pagination import (
 from app.core.responses import Envelope, created, error_responses, ok
 from app.core.schemas import Id
 from app.modules.system.param import service
-from app.modules.system.param.models import Param
+from app.modules.system.param.models import PARAM_SORTS
 from app.modules.system.param.schemas import (
     KEY_PATTERN,
     ParamCreate,
@@ -37,18 +37,7 @@ from app.modules.system.permissions import (
 
 router = APIRouter(prefix="/api/v1/system/params", tags=["system: parameters"])
 
-params_page = pagination(
-    sortable={
-        "key": Param.key,
-        "name": Param.name,
-        "created_at": Param.created_at,
-        "updated_at": Param.updated_at,
-        "id": Param.id,
-    },
-    default="key",
-    cursor_key=Param.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+params_page = pagination(sorts=PARAM_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 ParamIdPath = Annotated[Id, Path()]
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, TimestampMixin, unique_ignoring_case
+from app.core.sorts import list_sorts
 
 
 class Position(TimestampMixin, Base):
@@ -24,3 +25,15 @@ class Position(TimestampMixin, Base):
 # Position codes are unique regardless of case (docs/security-checklist.md F17), in the database
 # too.
 unique_ignoring_case(Position.__table__.c.code)
+
+POSITION_SORTS = list_sorts(
+    sortable={
+        "sort": Position.sort,
+        "name": Position.name,
+        "code": Position.code,
+        "created_at": Position.created_at,
+        "id": Position.id,
+    },
+    default="sort,id",
+    cursor_key=Position.id,
+)

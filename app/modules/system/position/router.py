@@ -25,7 +25,7 @@ from app.modules.system.permissions import (
     POSITION_UPDATE,
 )
 from app.modules.system.position import service
-from app.modules.system.position.models import Position
+from app.modules.system.position.models import POSITION_SORTS
 from app.modules.system.position.schemas import (
     PositionCreate,
     PositionFilters,
@@ -35,18 +35,7 @@ from app.modules.system.position.schemas import (
 
 router = APIRouter(prefix="/api/v1/system/positions", tags=["system: positions"])
 
-positions_page = pagination(
-    sortable={
-        "sort": Position.sort,
-        "name": Position.name,
-        "code": Position.code,
-        "created_at": Position.created_at,
-        "id": Position.id,
-    },
-    default="sort,id",
-    cursor_key=Position.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+positions_page = pagination(sorts=POSITION_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 PositionIdPath = Annotated[Id, Path()]
 
 

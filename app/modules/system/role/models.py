@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, TimestampMixin, unique_ignoring_case
+from app.core.sorts import list_sorts
 
 role_menu = Table(
     "sys_role_menu",
@@ -44,3 +45,15 @@ class Role(TimestampMixin, Base):
 
 # Role codes are unique regardless of case (docs/security-checklist.md F17), in the database too.
 unique_ignoring_case(Role.__table__.c.code)
+
+ROLE_SORTS = list_sorts(
+    sortable={
+        "sort": Role.sort,
+        "name": Role.name,
+        "code": Role.code,
+        "created_at": Role.created_at,
+        "id": Role.id,
+    },
+    default="sort,id",
+    cursor_key=Role.id,
+)

@@ -26,23 +26,12 @@ from app.modules.system.permissions import (
     ROLE_UPDATE,
 )
 from app.modules.system.role import service
-from app.modules.system.role.models import Role
+from app.modules.system.role.models import ROLE_SORTS
 from app.modules.system.role.schemas import RoleCreate, RoleFilters, RoleRead, RoleUpdate
 
 router = APIRouter(prefix="/api/v1/system/roles", tags=["system: roles"])
 
-roles_page = pagination(
-    sortable={
-        "sort": Role.sort,
-        "name": Role.name,
-        "code": Role.code,
-        "created_at": Role.created_at,
-        "id": Role.id,
-    },
-    default="sort,id",
-    cursor_key=Role.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+roles_page = pagination(sorts=ROLE_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 RoleIdPath = Annotated[Id, Path()]
 
 

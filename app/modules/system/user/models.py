@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, TimestampMixin, UtcDateTime, unique_ignoring_case
+from app.core.sorts import list_sorts
 
 user_role = Table(
     "sys_user_role",
@@ -35,6 +36,15 @@ user_position = Table(
     ),
 )
 
+# The holders of a role (the users list's `role_id` filter, a role's delete and scope checks)
+# and of a position: the primary keys lead with `user_id`, so these read the other way round.
+Index("ix_sys_user_role_role_id_user_id", user_role.c.role_id, user_role.c.user_id)
+Index(
+    "ix_sys_user_position_position_id_user_id",
+    user_position.c.position_id,
+    user_position.c.user_id,
+)
+
 
 class User(TimestampMixin, Base):
     __tablename__ = "sys_user"
@@ -48,7 +58,7 @@ class User(TimestampMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="active")
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
-    dept_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sys_dept.id"), index=True)
+    dept_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("sys_dept.id"))
     password_hash: Mapped[str] = mapped_column(String(255))
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -71,7 +81,16 @@ class User(TimestampMixin, Base):
 unique_ignoring_case(User.__table__.c.username)
 unique_ignoring_case(User.__table__.c.email)
 
-# Keyset order of the list (default and offered sorts; migration c3d9e1f0a7b2).
-Index("ix_sys_user_created_at_id", User.created_at, User.id)
-Index("ix_sys_user_name_id", User.name, User.id)
-Index("ix_sys_user_dept_id_created_at_id", User.dept_id, User.created_at, User.id)
+# The list's sorts and the index each needs (docs/performance.md, "Lists at any size"); a
+# department-scoped caller's page is filtered by `dept_id`, so each sort is also indexed behind it.
+USER_SORTS = list_sorts(
+    sortable={
+        "created_at": User.created_at,
+        "username": User.username,
+        "name": User.name,
+        "id": User.id,
+    },
+    default="-created_at",
+    cursor_key=User.id,
+    leads=[(User.dept_id,)],
+)

@@ -34,7 +34,7 @@ from app.modules.system.permissions import (
     USER_UPDATE,
 )
 from app.modules.system.user import service, transfer
-from app.modules.system.user.models import User
+from app.modules.system.user.models import USER_SORTS
 from app.modules.system.user.schemas import (
     PasswordResetRead,
     UserCreate,
@@ -47,17 +47,7 @@ from app.modules.system.user.schemas import (
 
 router = APIRouter(prefix="/api/v1/system/users", tags=["system: users"])
 
-users_page = pagination(
-    sortable={
-        "created_at": User.created_at,
-        "username": User.username,
-        "name": User.name,
-        "id": User.id,
-    },
-    default="-created_at",
-    cursor_key=User.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+users_page = pagination(sorts=USER_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 UserIdPath = Annotated[Id, Path()]
 Filters = Annotated[UserFilters, Depends(user_filters)]
 

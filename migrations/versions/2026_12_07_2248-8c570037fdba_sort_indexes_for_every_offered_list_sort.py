@@ -27,6 +27,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 CREATED = (
+    ("ix_auth_session_created_at_id", "auth_session", ["created_at", "id"]),
+    ("ix_auth_session_last_seen_at_id", "auth_session", ["last_seen_at", "id"]),
     ("ix_sys_user_role_role_id_user_id", "sys_user_role", ["role_id", "user_id"]),
     ("ix_sys_user_position_position_id_user_id", "sys_user_position", ["position_id", "user_id"]),
     ("ix_blog_article_title_id", "blog_article", ["title", "id"]),

@@ -15,17 +15,12 @@ from app.core.responses import Envelope, error_responses, ok
 from app.modules.monitor.permissions import SESSION_DELETE, SESSION_LIST
 from app.modules.monitor.session import service
 from app.modules.monitor.session.schemas import SessionFilters
-from app.modules.system.auth.models import AuthSession
+from app.modules.system.auth.models import SESSION_SORTS
 from app.modules.system.auth.schemas import SessionRead
 
 router = APIRouter(prefix="/api/v1/monitor/sessions", tags=["monitor: sessions"])
 
-sessions_page = pagination(
-    sortable={"created_at": AuthSession.created_at, "last_seen_at": AuthSession.last_seen_at},
-    default="-last_seen_at",
-    cursor_key=AuthSession.id,
-    exact_count_limit=LARGE_LIST_EXACT_COUNT,
-)
+sessions_page = pagination(sorts=SESSION_SORTS, exact_count_limit=LARGE_LIST_EXACT_COUNT)
 
 
 @router.get("", responses=error_responses(401, 403, 422))

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, BigId, UtcDateTime, utcnow
+from app.core.sorts import list_sorts
 
 
 class AuthSession(Base):
@@ -32,6 +33,14 @@ class AuthSession(Base):
     def live(cls, now: datetime) -> list[ColumnElement[bool]]:
         """The conditions of a session in use at `now`: not revoked, neither expiry passed."""
         return [cls.revoked_at.is_(None), cls.expires_at > now, cls.idle_expires_at > now]
+
+
+# The live-sessions list (monitor): newest activity first; `(sort column, id)` indexes.
+SESSION_SORTS = list_sorts(
+    sortable={"created_at": AuthSession.created_at, "last_seen_at": AuthSession.last_seen_at},
+    default="-last_seen_at",
+    cursor_key=AuthSession.id,
+)
 
 
 class RefreshToken(Base):

@@ -15,6 +15,8 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from app.core.config import BASE_DIR
+from tests.architecture.layers import check
+from tests.architecture.test_layers import ALLOWED
 from tests.support.databases import TEST_DATABASE_URL
 from tests.support.repo_copy import copy_repository, run_in
 
@@ -56,6 +58,8 @@ def test_the_guide_module_passes_lint_types_migration_check_and_its_tests(
         written.append(path)
     for package in ("tests/modules/notes",):
         (repo / package / "__init__.py").touch()
+    broken = [v for v in check(repo) if (v.file, v.target) not in ALLOWED]
+    assert not broken, "the guide's module breaks the import rules:\n" + "\n".join(map(str, broken))
     python = sys.executable
 
     if not TEST_DATABASE_URL:  # static checks once per CI run (the SQLite one)

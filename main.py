@@ -99,7 +99,7 @@ def run(
     host: Annotated[
         str | None, typer.Option(help="Bind address (default HOST, 127.0.0.1).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default PORT, 8000).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT, 8001).")] = None,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (needs REDIS_URL if > 1).")
     ] = None,

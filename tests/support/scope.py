@@ -76,9 +76,10 @@ def reaches_servers(item: pytest.Item) -> bool:
     if module is None or module_reaches_servers(module.__name__):
         return True
     info = getattr(item, "_fixtureinfo", None)
-    for definitions in (info.name2fixturedefs.values() if info else ()):
+    for definitions in info.name2fixturedefs.values() if info else ():
         for definition in definitions:
             owner = getattr(definition.func, "__module__", "")
-            if owner.startswith("tests") and owner != ROOT_CONFTEST and module_reaches_servers(owner):
+            ours = owner.startswith("tests") and owner != ROOT_CONFTEST
+            if ours and module_reaches_servers(owner):
                 return True
     return False

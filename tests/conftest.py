@@ -104,7 +104,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # elsewhere it would fire jobs in the middle of unrelated tests.
         "scheduler_enabled": False,
         "modules": ["*", "tests.support.scheduler_plugin"],
-        # The sample modules (example, blog) are off by default; their tests need them on.
+        # The sample modules (example, blog) are on in test by default (off in prod); their
+        # tests need them on whatever the environment says.
         "modules_disabled": [],
     }
     values.update(overrides)

@@ -2,7 +2,7 @@
 # FastapiAdmin production image (see docs/deployment.md).
 #
 #   docker build -t fastapiadmin .
-#   docker run --rm --env-file env/.env.prod -p 8000:8000 fastapiadmin
+#   docker run --rm --env-file env/.env.prod -p 8001:8001 fastapiadmin
 #
 # The app runs from its source tree in /app (it finds alembic.ini, migrations/ and env/ next to
 # main.py), with the pinned runtime dependencies of pyproject.toml in a virtualenv.
@@ -60,7 +60,7 @@ USER 10001:10001
 
 # DATA_DIR (and the local FILE_DIR under it): keep it on a volume.
 VOLUME ["/app/data"]
-EXPOSE 8000
+EXPOSE 8001
 
 # uvicorn stops on SIGTERM: it stops accepting, waits up to GRACEFUL_SHUTDOWN_TIMEOUT for
 # in-flight requests, closes the pools and exits. Give it longer than that (docker stop -t 40).
@@ -68,7 +68,7 @@ STOPSIGNAL SIGTERM
 
 # No curl in the slim image: the standard library does the probe (any error or non-2xx: exit 1).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v1/health/live' % os.environ.get('PORT', '8000'), timeout=3)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v1/health/live' % os.environ.get('PORT', '8001'), timeout=3)"]
 
 # Production start. Migrations are a separate one-shot step (`python main.py upgrade --env=prod`
 # then `python main.py init --env=prod`); this refuses to start on a database that is behind.

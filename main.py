@@ -99,7 +99,7 @@ def run(
     host: Annotated[
         str | None, typer.Option(help="Bind address (default HOST, 127.0.0.1).")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default PORT, 8000).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default PORT, 8001).")] = None,
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (needs REDIS_URL if > 1).")
     ] = None,
@@ -248,6 +248,11 @@ def revision(
         # Autogenerate compares the models with the database: a database behind the code
         # would turn already written migrations into a new one.
         at = database_revisions(settings)
+        if not at and settings.migrate_on_start:
+            # A fresh database (dev, test): `run` would migrate it anyway, so do it first.
+            guarded(lambda: migrations.upgrade(settings.database_url, settings=settings))
+            at = database_revisions(settings)
+            typer.echo(f"the database was empty: upgraded to {revisions_text(at)} first")
         if at != migrations.heads():
             fail(
                 f"the database is at {revisions_text(at)}, not at the latest migration: "

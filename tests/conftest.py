@@ -104,7 +104,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         # elsewhere it would fire jobs in the middle of unrelated tests.
         "scheduler_enabled": False,
         "modules": ["*", "tests.support.scheduler_plugin"],
-        # The sample modules (example, blog) are off by default; their tests need them on.
+        # The sample modules (example, blog) are on in test by default (off in prod); their
+        # tests need them on whatever the environment says.
         "modules_disabled": [],
     }
     values.update(overrides)
@@ -212,7 +213,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     `TEST_FAULTS=skip` leaves out the fault-injection tests (`@pytest.mark.fault`),
     `TEST_FAULTS=only` runs nothing else. CI runs the database runs side by side with `skip`,
     then the fault tests alone with `only`: they measure latencies and must not share the CPU
-    with other runs. Unset (a developer's run): everything."""
+    with other runs. `TEST_SCOPE=servers` leaves out the tests that reach neither the database
+    nor the cache under test (CI's PostgreSQL and MariaDB runs). Unset (a developer's run):
+    everything."""
     from tests.support.timing import SLOWDOWN
 
     limit = config.getoption("timeout", default=None)
@@ -221,13 +224,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(float(limit) * SLOWDOWN))
     mode = os.environ.get("TEST_FAULTS", "")
-    if mode not in ("skip", "only"):
+    scope = os.environ.get("TEST_SCOPE", "")
+    if scope not in ("", "servers"):
+        raise pytest.UsageError(f"TEST_SCOPE={scope!r}: unset (everything) or 'servers'")
+    if mode not in ("skip", "only") and not scope:
         return
+    from tests.support.scope import reaches_servers
+
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
         is_fault = item.get_closest_marker("fault") is not None
-        (keep if is_fault == (mode == "only") else drop).append(item)
+        wanted = mode not in ("skip", "only") or is_fault == (mode == "only")
+        # TEST_SCOPE=servers (CI's PostgreSQL and MariaDB runs): only the tests that may use
+        # the database or cache under test; the others ran in the SQLite run
+        # (tests/support/scope.py).
+        (keep if wanted and (not scope or reaches_servers(item)) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

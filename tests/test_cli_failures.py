@@ -74,11 +74,29 @@ HEAD = ", ".join(sorted(migrations.heads()))
 def test_revision_and_check_on_a_fresh_database_say_to_upgrade_first(
     env: dict[str, str], database: str
 ) -> None:
+    """Where `run` does not migrate by itself (prod, AUTO_MIGRATE=false), `revision` on a fresh
+    database says to upgrade first, in one line."""
     versions = sorted((BASE_DIR / "migrations" / "versions").glob("*.py"))
+    env["AUTO_MIGRATE"] = "false"
     line = one_line_failure(cli("revision", "add invoices", env=env))
     assert "run `python main.py upgrade` first" in line
     line = one_line_failure(cli("check", env=env))
     assert "run `python main.py upgrade` first" in line
+    assert sorted((BASE_DIR / "migrations" / "versions").glob("*.py")) == versions
+
+
+def test_revision_on_a_fresh_dev_database_brings_it_to_head_first(
+    env: dict[str, str], database: str
+) -> None:
+    """The guide's `python main.py revision "Initial migration"` on a fresh database used to
+    stop (an Alembic traceback in the original); where `run` migrates by itself it upgrades
+    first, then writes nothing when the models and the migrations agree."""
+    versions = sorted((BASE_DIR / "migrations" / "versions").glob("*.py"))
+    result = cli("revision", "Initial migration", env=env)
+    line = one_line_failure(result)
+    assert result.stdout == f"the database was empty: upgraded to {HEAD} first\n"
+    assert "nothing to migrate, no file written" in line
+    assert cli("current", env=env).stdout.count("up to date") == 1
     assert sorted((BASE_DIR / "migrations" / "versions").glob("*.py")) == versions
 
 

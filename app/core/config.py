@@ -63,7 +63,14 @@ _DRIVER_FOR_SCHEME: dict[str, str] = {
     "mariadb": "mysql+asyncmy",
     "mysql+asyncmy": "mysql+asyncmy",
     "mariadb+asyncmy": "mysql+asyncmy",
+    # aiomysql is the driver other FastAPI guides name: the same MySQL/MariaDB, our driver.
+    "mysql+aiomysql": "mysql+asyncmy",
+    "mariadb+aiomysql": "mysql+asyncmy",
 }
+
+# The sample modules: enabled by default in dev and test, off in production unless asked for
+# (MODULES naming them, or MODULES_DISABLED set explicitly, e.g. empty).
+SAMPLE_MODULES = ("example", "blog")
 
 
 class ConfigError(Exception):
@@ -208,14 +215,15 @@ class Settings(BaseSettings):
 
     # --- process --------------------------------------------------------------------------
     host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    port: int = Field(default=8001, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=256)
     graceful_shutdown_timeout: int = Field(default=20, ge=1, le=3600)
     auto_migrate: bool | None = None
     # `*`: every package under app/modules; dotted paths add modules from elsewhere.
     modules: list[str] = ["*"]
-    # Modules left out even when `*` or a plugin would enable them (the samples by default).
-    modules_disabled: list[str] = ["example", "blog"]
+    # Modules left out even when `*` or a plugin would enable them. Unset: none in dev and
+    # test, the sample modules in prod (`_check_consistency`).
+    modules_disabled: list[str] = []
     # Also enable modules that installed packages declare (entry-point group
     # `fastapiadmin.modules`); off: only MODULES.
     module_plugins: bool = True
@@ -312,6 +320,9 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "JWT_RETIRED_KEYS: each entry is <kid>=<secret of at least 32 characters>"
                 )
+        if "modules_disabled" not in self.model_fields_set and self.app_env == "prod":
+            samples = [name for name in SAMPLE_MODULES if name not in self.modules]
+            object.__setattr__(self, "modules_disabled", samples)
         if self.file_storage == "s3" and not self.s3_bucket:
             raise ValueError("S3_BUCKET: required when FILE_STORAGE=s3")
         if self.app_env == "prod":

@@ -49,6 +49,11 @@ def test_dev_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
         ("postgres://u@db/app", "postgresql+asyncpg://u@db/app"),
         ("mariadb://root@db:3306/app", "mysql+asyncmy://root@db:3306/app"),
         ("mysql+asyncmy://root@db/app", "mysql+asyncmy://root@db/app"),
+        # The guide's URL (issue 15): aiomysql's scheme, the same database on our driver.
+        (
+            "mysql+aiomysql://u:p@db:3306/app?charset=utf8mb4",
+            "mysql+asyncmy://u:p@db:3306/app?charset=utf8mb4",
+        ),
         ("sqlite:///x.db", "sqlite+aiosqlite:///x.db"),
     ],
 )

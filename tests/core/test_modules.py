@@ -31,9 +31,25 @@ def names(**overrides: object) -> list[str]:
 def test_star_enables_every_package_under_app_modules_except_the_disabled_ones() -> None:
     assert {"system", "monitor", "files", "scheduler"} <= set(local_modules())
     assert "auth" not in local_modules()  # identity is one module: auth lives in system
-    enabled = names()
-    assert set(enabled) == set(local_modules()) - {"example", "blog"}
+    enabled = names()  # dev and test: the sample modules too
+    assert set(enabled) == set(local_modules())
     assert enabled.index("system") < enabled.index("scheduler")
+    assert set(names(modules_disabled=["example", "blog"])) == set(local_modules()) - {
+        "example",
+        "blog",
+    }
+
+
+def test_production_leaves_the_sample_modules_out_unless_asked_for() -> None:
+    strong = "kP3-vZ8qL1xN7wR2tY5uB9mC4dF6gH0jS_eA"
+
+    def prod(**overrides: object) -> set[str]:
+        settings = load_settings("prod", database_url=SQLITE, secret_key=strong, **overrides)
+        return {spec.name for spec in load_modules(settings)}
+
+    assert prod() == set(local_modules()) - {"example", "blog"}
+    assert prod(modules=["*", "example"]) == set(local_modules()) - {"blog"}
+    assert prod(modules_disabled=[]) == set(local_modules())
 
 
 def test_an_explicit_list_loads_in_dependency_order() -> None:

@@ -27,30 +27,14 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core.errors import Conflict
-from app.core.responses import ErrorDetail
+from app.core.errors import StaleVersion
 
 # What a PATCH body may carry: the version the client read (an INTEGER column).
 ExpectedVersion = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
-class VersionConflict(Conflict):
+class VersionConflict(StaleVersion):
     """409: the row changed since the client read it; the body names the field `version`."""
-
-    default_message = "Conflict: the record was modified by someone else; reload it and retry"
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message,
-            errors=[
-                ErrorDetail(
-                    field="version",
-                    location="body",
-                    message="modified by someone else",
-                    type="stale",
-                )
-            ],
-        )
 
 
 def check_version(

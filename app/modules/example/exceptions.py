@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound
-from app.core.responses import ErrorDetail
+from app.core.errors import NotFound, StaleVersion
 
 
 class ExampleNotFound(NotFound):
     default_message = "Example not found"
 
 
-class ExampleVersionMismatch(Conflict):
+class ExampleVersionMismatch(StaleVersion):
     default_message = "Conflict: the example was changed by someone else; reload it and retry"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(
-                    field="version", location="body", message="is not current", type="stale"
-                )
-            ]
-        )
+    detail = "is not current"

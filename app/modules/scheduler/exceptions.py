@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.errors import (
+    Duplicate,
+    NotFound,
+    PermissionDenied,
+    Protected,
+    StaleVersion,
+    ValidationFailed,
+)
 from app.core.responses import ErrorDetail
 
 
@@ -14,31 +21,17 @@ class JobRunNotFound(NotFound):
     default_message = "Job run not found"
 
 
-class JobNameTaken(Conflict):
+class JobNameTaken(Duplicate):
     default_message = "Conflict: a job with this name already exists"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(field="name", location="body", message="already exists", type="unique")
-            ]
-        )
+    fields = ("name",)
 
 
-class JobVersionMismatch(Conflict):
+class JobVersionMismatch(StaleVersion):
     default_message = "Conflict: the job was changed by someone else; reload it"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(
-                    field="version", location="body", message="is not current", type="stale"
-                )
-            ]
-        )
+    detail = "is not current"
 
 
-class BuiltInJobLocked(Conflict):
+class BuiltInJobLocked(Protected):
     default_message = "Conflict: a built-in job keeps its name and target and cannot be deleted"
 
     def __init__(self, field: str | None = None) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.errors import Duplicate, NotFound, PermissionDenied, ValidationFailed
 from app.core.responses import ErrorDetail
 
 
@@ -10,15 +10,9 @@ class RoleNotFound(NotFound):
     default_message = "Role not found"
 
 
-class RoleCodeTaken(Conflict):
+class RoleCodeTaken(Duplicate):
     default_message = "Conflict: a role with this code already exists"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(field="code", location="body", message="already exists", type="unique")
-            ]
-        )
+    fields = ("code",)
 
 
 class UnknownIds(ValidationFailed):

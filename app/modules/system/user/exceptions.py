@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.errors import Duplicate, NotFound, PermissionDenied, Protected, ValidationFailed
 from app.core.responses import ErrorDetail
 
 
@@ -12,27 +12,14 @@ class UserNotFound(NotFound):
     default_message = "User not found"
 
 
-class _FieldConflict(Conflict):
-    field: str = ""
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(
-                    field=self.field, location="body", message="already exists", type="unique"
-                )
-            ]
-        )
-
-
-class UsernameTaken(_FieldConflict):
+class UsernameTaken(Duplicate):
     default_message = "Conflict: a user with this username already exists"
-    field = "username"
+    fields = ("username",)
 
 
-class EmailTaken(_FieldConflict):
+class EmailTaken(Duplicate):
     default_message = "Conflict: a user with this email already exists"
-    field = "email"
+    fields = ("email",)
 
 
 class UnknownIds(ValidationFailed):
@@ -66,7 +53,7 @@ class SelfManagement(PermissionDenied):
 password or MFA or delete yourself here: use your profile to edit yourself"
 
 
-class LastSuperuser(Conflict):
+class LastSuperuser(Protected):
     default_message = "Conflict: the last active superuser cannot be disabled or deleted"
 
 

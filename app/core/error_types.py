@@ -50,6 +50,11 @@ REFINED_TYPES: dict[str, tuple[int, str]] = {
     "invalid_captcha": (400, "the captcha answer is wrong or expired"),
     "wrong_password": (400, "the current password is wrong"),
     "malformed_upload": (400, "the multipart body is malformed or incomplete"),
+    "scope_exceeded": (403, "the target lies outside the caller's data scope"),
+    "grant_exceeded": (403, "the action needs or hands out permissions the caller does not hold"),
+    "superuser_only": (403, "only a superuser may manage a superuser"),
+    "self_management": (403, "the caller cannot do this to their own account here"),
+    "too_many_failures": (429, "too many failed sign-ins, passwords or codes; `Retry-After`"),
 }
 
 ERROR_TYPES: frozenset[str] = frozenset(

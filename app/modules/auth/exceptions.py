@@ -1,4 +1,4 @@
-from app.core.errors import BadRequest, InvalidState, NotAuthenticated, NotFound
+from app.core.errors import BadRequest, InvalidState, NotAuthenticated, NotFound, TooManyRequests
 
 
 class InvalidCredentials(NotAuthenticated):
@@ -57,3 +57,9 @@ class MfaSetupMissing(InvalidState):
 
 class SessionNotFound(NotFound):
     default_message = "Session not found"
+
+
+class TooManyFailures(TooManyRequests):
+    """Too many failed sign-ins, passwords or codes (the throttle's counters)."""
+
+    error_type = "too_many_failures"

@@ -54,6 +54,7 @@ class InvalidJob(ValidationFailed):
 
 
 class TargetPermissionDenied(PermissionDenied):
+    error_type = "grant_exceeded"
     """The caller lacks a permission the job's target declares (`@job_target(permissions=)`)."""
 
     default_message = "Permission denied: this job's target needs permissions you do not hold"

@@ -43,6 +43,7 @@ class ParentDeptNotFound(ValidationFailed):
 
 
 class RootDeptNotAllowed(PermissionDenied):
+    error_type = "scope_exceeded"
     default_message = (
         "Only callers whose data scope is 'all' may create or move top-level departments"
     )
@@ -61,6 +62,7 @@ class DeptHasUsers(InUse):
 
 
 class DeptSubtreeOutOfScope(PermissionDenied):
+    error_type = "scope_exceeded"
     """A move or status change would act on departments below this one that lie outside the
     caller's data scope (moving them under the caller's own department would widen it)."""
 

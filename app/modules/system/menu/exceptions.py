@@ -40,4 +40,5 @@ class MenuWithChildrenCannotBeButton(InvalidState):
 
 
 class MenuPermissionNotHeld(PermissionDenied):
+    error_type = "grant_exceeded"
     default_message = "Cannot put or change a permission code you do not hold"

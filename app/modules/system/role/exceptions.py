@@ -30,6 +30,7 @@ class UnknownIds(ValidationFailed):
 
 
 class GrantNotHeld(PermissionDenied):
+    error_type = "grant_exceeded"
     """A non-superuser tried to hand out permissions they do not hold themselves."""
 
     default_message = "You cannot grant a role with permissions you do not hold"
@@ -49,6 +50,7 @@ class GrantNotHeld(PermissionDenied):
 
 
 class ScopeNotHeld(PermissionDenied):
+    error_type = "scope_exceeded"
     """A non-superuser tried to hand out a data scope wider than their own."""
 
     default_message = "You cannot grant a data scope wider than your own"
@@ -67,6 +69,7 @@ class ScopeNotHeld(PermissionDenied):
 
 
 class RoleOutranksCaller(PermissionDenied):
+    error_type = "grant_exceeded"
     """The role (its codes, its data scope, or its holders) reaches beyond the caller's power:
     changing, disabling or deleting it would act on more than the caller holds."""
 

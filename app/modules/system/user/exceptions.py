@@ -37,18 +37,21 @@ class UnknownIds(ValidationFailed):
 
 
 class SuperuserProtected(PermissionDenied):
+    error_type = "superuser_only"
     """Only a superuser may edit, reset, disable or delete a superuser."""
 
     default_message = "Only a superuser can manage a superuser"
 
 
 class TargetOutranksCaller(PermissionDenied):
+    error_type = "grant_exceeded"
     """The target user holds permissions (or a data scope) the caller does not."""
 
     default_message = "You cannot manage a user with permissions you do not hold"
 
 
 class SelfManagement(PermissionDenied):
+    error_type = "self_management"
     default_message = "You cannot change your own roles, department or status, reset your own \
 password or MFA or delete yourself here: use your profile to edit yourself"
 
@@ -58,6 +61,7 @@ class LastSuperuser(Protected):
 
 
 class DeptOutOfScope(PermissionDenied):
+    error_type = "scope_exceeded"
     """The department asked for is outside the caller's data scope."""
 
     default_message = "You cannot place a user in a department outside your data scope"

@@ -28,8 +28,8 @@ def _import_everything() -> None:
         importlib.import_module(module.name)
 
 
-def _subclasses(cls: type) -> list[type]:
-    found: list[type] = []
+def _subclasses(cls: type[errors.AppError]) -> list[type[errors.AppError]]:
+    found: list[type[errors.AppError]] = []
     for sub in cls.__subclasses__():
         found += [sub, *_subclasses(sub)]
     return found

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -68,6 +69,15 @@ def stamp() -> str:
     return uuid.uuid4().hex[:6]
 
 
+def made(server: ConsoleServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The record the admin creates by POST `path` (outside the browser)."""
+    headers = api_login(server, "admin", ADMIN_PASSWORD)
+    answer = httpx.post(f"{server.base}/api/v1{path}", json=body, headers=headers, timeout=30)
+    assert answer.status_code == 201, answer.text
+    data: dict[str, Any] = answer.json()["data"]
+    return data
+
+
 def test_a_duplicate_and_a_validation_error_are_shown_in_chinese(
     zh_page: Page, console_server: ConsoleServer
 ) -> None:
@@ -101,16 +111,10 @@ def test_a_stale_version_is_explained_in_chinese(
     page = zh_page
     seen = watch(page)
     seen.allowed.append(REFUSED)
-    headers = api_login(console_server, "admin", ADMIN_PASSWORD)
     name = f"旧部门{stamp()}"
-    made = httpx.post(
-        f"{console_server.base}/api/v1/system/depts",
-        json={"name": name, "code": f"stale-{stamp()}"},
-        headers=headers,
-        timeout=30,
-    )
-    assert made.status_code == 201, made.text
-    dept_id = made.json()["data"]["id"]
+    dept_id = made(console_server, "/system/depts", {"name": name, "code": f"stale-{stamp()}"})[
+        "id"
+    ]
     open_zh(page, console_server, "/system/depts")
     row(page, "dept-table", name).get_by_test_id("edit").click()
     dialog = page.get_by_test_id("dept-dialog")
@@ -118,7 +122,7 @@ def test_a_stale_version_is_explained_in_chinese(
     moved = httpx.patch(
         f"{console_server.base}/api/v1/system/depts/{dept_id}",
         json={"sort": 7},
-        headers=headers,
+        headers=api_login(console_server, "admin", ADMIN_PASSWORD),
         timeout=30,
     )
     assert moved.status_code == 200, moved.text
@@ -134,27 +138,17 @@ def test_a_delete_refused_because_in_use_is_explained_in_chinese(
     page = zh_page
     seen = watch(page)
     seen.allowed.append(REFUSED)
-    headers = api_login(console_server, "admin", ADMIN_PASSWORD)
     code = f"held-{stamp()}"
-    made = httpx.post(
-        f"{console_server.base}/api/v1/system/positions",
-        json={"name": f"在用岗位{code[-6:]}", "code": code},
-        headers=headers,
-        timeout=30,
+    position = made(
+        console_server, "/system/positions", {"name": f"在用岗位{code[-6:]}", "code": code}
     )
-    assert made.status_code == 201, made.text
-    holder = httpx.post(
-        f"{console_server.base}/api/v1/system/users",
-        json={
-            "username": f"holder{code[-6:]}",
-            "name": "岗位持有人",
-            "password": "Held-Position-2026!",
-            "position_ids": [made.json()["data"]["id"]],
-        },
-        headers=headers,
-        timeout=30,
-    )
-    assert holder.status_code == 201, holder.text
+    holder = {
+        "username": f"holder{code[-6:]}",
+        "name": "岗位持有人",
+        "password": "Held-Position-2026!",
+        "position_ids": [position["id"]],
+    }
+    made(console_server, "/system/users", holder)
     open_zh(page, console_server, "/system/positions")
     page.locator(".el-table__body tr", has_text=code).get_by_test_id("delete").click()
     confirm(page)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core import migrations
 from app.core.config import Settings, load_settings
 from app.core.database import Base
+from app.core.error_types import ERROR_TYPES
 from app.main import create_app
 from app.modules.system.auth.deps import principal_memo
 from app.modules.system.login_log.recorder import writer_for as login_log_writer
@@ -74,6 +75,9 @@ def check_envelope(response: httpx.Response) -> None:
     assert body.get("code") == response.status_code, (response.status_code, body)
     assert "message" in body, body
     assert "data" in body, body
+    if response.status_code >= 400:
+        # Every error names its type; a 409 its kind (docs/http.md, "Error types").
+        assert body.get("type") in ERROR_TYPES, (response.status_code, body)
     leaks = forbidden_keys(body)
     if request_path.endswith(PASSWORD_PATH_SUFFIX):
         leaks = [leak for leak in leaks if leak != ".data.password"]

@@ -25,27 +25,11 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core.errors import Conflict
-from app.core.responses import ErrorDetail
+from app.core.errors import StaleVersion
 
 
-class VersionConflict(Conflict):
+class VersionConflict(StaleVersion):
     """409: the row changed since the client read it; the body names the field `version`."""
-
-    default_message = "Conflict: the record was modified by someone else; reload it and retry"
-
-    def __init__(self, message: str | None = None) -> None:
-        super().__init__(
-            message,
-            errors=[
-                ErrorDetail(
-                    field="version",
-                    location="body",
-                    message="modified by someone else",
-                    type="stale",
-                )
-            ],
-        )
 
 
 def check_version(

@@ -1,7 +1,10 @@
 """The `AppError` family and the one place that turns exceptions into error envelopes.
 
 Modules subclass these in their `exceptions.py` (`class UserNotFound(NotFound)`), raise them
-from services, and never build error responses themselves.
+from services, and never build error responses themselves. Every error names its `type`
+(app/core/error_types.py); a 409 names its kind by subclassing one of the conflict helpers
+below (`Duplicate`, `InUse`, `HasChildren`, `StaleVersion`, `InvalidState`, `TreeCycle`,
+`Protected`): a `Conflict` subclass that names no kind fails at import.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.core.cache import CacheUnavailableError
+from app.core.error_types import CONFLICT_TYPES, ERROR_TYPES, status_type
 from app.core.integrity import conflict_fields as _conflict_fields
 from app.core.responses import ErrorDetail, error_response
 from app.core.retry import mark_conflict
@@ -32,6 +36,13 @@ class AppError(Exception):
 
     status_code: ClassVar[int] = 400
     default_message: ClassVar[str] = "Bad request"
+    # The envelope's `type`; None: the status's own (`not_found` for a 404).
+    error_type: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.error_type is not None and cls.error_type not in ERROR_TYPES:
+            raise TypeError(f"{cls.__name__}.error_type {cls.error_type!r} is not in ERROR_TYPES")
 
     def __init__(
         self,
@@ -44,6 +55,10 @@ class AppError(Exception):
         self.errors = list(errors)
         self.headers = dict(headers or {})
         super().__init__(self.message)
+
+    @property
+    def type(self) -> str:
+        return self.error_type or status_type(self.status_code)
 
 
 class BadRequest(AppError):
@@ -71,8 +86,79 @@ class NotFound(AppError):
 
 
 class Conflict(AppError):
+    """409. Not raised itself: raise (a subclass of) one of the kinds below, which name it."""
+
     status_code = 409
     default_message = "Conflict"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.error_type not in CONFLICT_TYPES:
+            raise TypeError(
+                f"{cls.__name__} must subclass a conflict kind of app.core.errors "
+                f"(Duplicate, InUse, HasChildren, StaleVersion, ...), not Conflict itself"
+            )
+
+
+# Kinds of 409. `Conflict.__init_subclass__` reads `error_type` of the class being defined,
+# so each kind sets it in its class body.
+class Duplicate(Conflict):
+    """A record with the same unique value exists; names the field(s), not the value."""
+
+    error_type = "duplicate"
+    default_message = "Conflict: a record with the same unique value exists"
+    fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, message: str | None = None, *, fields: Sequence[str] = ()) -> None:
+        named = list(fields or self.fields)
+        super().__init__(
+            message,
+            errors=[
+                ErrorDetail(field=f, location="body", message="already exists", type="unique")
+                for f in named
+            ],
+        )
+
+
+class InUse(Conflict):
+    error_type = "in_use"
+    default_message = "Conflict: the record is in use"
+
+
+class HasChildren(Conflict):
+    error_type = "has_children"
+    default_message = "Conflict: the record has children"
+
+
+class StaleVersion(Conflict):
+    """The row changed since the client read it; the body names the field `version`."""
+
+    error_type = "stale_version"
+    default_message = "Conflict: the record was modified by someone else; reload it and retry"
+    detail: ClassVar[str] = "modified by someone else"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message,
+            errors=[
+                ErrorDetail(field="version", location="body", message=self.detail, type="stale")
+            ],
+        )
+
+
+class InvalidState(Conflict):
+    error_type = "invalid_state"
+    default_message = "Conflict: not possible in the record's current state"
+
+
+class TreeCycle(Conflict):
+    error_type = "tree_cycle"
+    default_message = "Conflict: cannot move a node under itself or its descendant"
+
+
+class Protected(Conflict):
+    error_type = "protected"
+    default_message = "Conflict: this record is protected"
 
 
 class PayloadTooLarge(AppError):
@@ -108,7 +194,7 @@ class ServiceUnavailable(AppError):
 
 async def _app_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
-    return error_response(exc.status_code, exc.message, exc.errors, exc.headers)
+    return error_response(exc.status_code, exc.message, exc.errors, exc.headers, exc.type)
 
 
 def validation_details(errors: Sequence[Any], body: Any = None) -> list[ErrorDetail]:
@@ -178,8 +264,14 @@ async def _http_exception(_request: Request, exc: Exception) -> Response:
 
 
 async def _stale_data(_request: Request, exc: Exception) -> Response:
+    detail = ErrorDetail(
+        field="version", location="body", message=StaleVersion.detail, type="stale"
+    )
     return error_response(
-        409, "Conflict: the record was changed by someone else; reload it and try again"
+        409,
+        "Conflict: the record was changed by someone else; reload it and try again",
+        [detail],
+        error_type="stale_version",
     )
 
 
@@ -189,11 +281,15 @@ async def _integrity_error(_request: Request, exc: Exception) -> Response:
     lowered = text.lower()
     if "foreign key" in lowered:
         return error_response(
-            409, "Conflict: the record is referenced by, or refers to, a missing record"
+            409,
+            "Conflict: the record is referenced by, or refers to, a missing record",
+            error_type="reference",
         )
     fields = _conflict_fields(text)
     details = [ErrorDetail(field=f, message="already exists", type="unique") for f in fields]
-    return error_response(409, "Conflict: a record with the same unique value exists", details)
+    return error_response(
+        409, "Conflict: a record with the same unique value exists", details, error_type="duplicate"
+    )
 
 
 # SQLSTATE classes meaning "the server cannot serve now" rather than "the request is wrong":
@@ -243,6 +339,7 @@ async def _database_error(request: Request | None, exc: Exception) -> Response:
             409,
             "Conflict: the request collided with a concurrent change; send it again",
             headers={"Retry-After": "1"},
+            error_type="concurrent_change",
         )
     if is_dependency_outage(exc):
         log.warning("database_unavailable", error=type(exc).__name__)

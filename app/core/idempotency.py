@@ -290,8 +290,9 @@ async def _refuse(
     message: str,
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    error_type: str | None = None,
 ) -> None:
-    response = error_response(status, message, errors or (), headers)
+    response = error_response(status, message, errors or (), headers, error_type)
     await response(scope, receive, send)
 
 
@@ -391,6 +392,7 @@ class IdempotencyMiddleware:
                 f"A request with this {HEADER} is still in progress; retry later",
                 _key_error("A request with this key is in progress", "idempotency_key_in_progress"),
                 headers={"Retry-After": RETRY_AFTER_IN_PROGRESS},
+                error_type="request_in_progress",
             )
             return
         await self._execute(scope, receive, send, cache, name, token, digest)
@@ -445,6 +447,7 @@ class IdempotencyMiddleware:
                 409,
                 f"The request with this {HEADER} was already processed; its response was not kept",
                 _key_error("Already processed; response not kept", "idempotency_key_used"),
+                error_type="request_processed",
             )
             return
         log.info("idempotent_replay", status=record.status)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.core.context import current_request_id
+from app.core.error_types import status_type
 
 T = TypeVar("T")
 
@@ -37,10 +38,12 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorEnvelope(BaseModel):
-    """Error envelope: `data` is null; `errors` lists field problems; `request_id` for support."""
+    """Error envelope: `data` is null; `type` names the error for clients (docs/http.md,
+    "Error types"); `errors` lists field problems; `request_id` for support."""
 
     code: int
     message: str
+    type: str = Field(description="Stable machine-readable error type, e.g. `duplicate`")
     data: None = None
     errors: list[ErrorDetail] = []
     request_id: str | None = None
@@ -73,11 +76,13 @@ def error_response(
     message: str,
     errors: Sequence[ErrorDetail | Mapping[str, Any]] = (),
     headers: Mapping[str, str] | None = None,
+    error_type: str | None = None,
 ) -> JSONBytesResponse:
-    """Render the error envelope for `status_code`."""
+    """Render the error envelope for `status_code`; `error_type` defaults to the status's."""
     body = {
         "code": status_code,
         "message": message,
+        "type": error_type or status_type(status_code),
         "data": None,
         "errors": [
             e.model_dump() if isinstance(e, ErrorDetail) else ErrorDetail(**e).model_dump()

@@ -29,6 +29,7 @@ async def test_unknown_path_is_404_envelope_with_request_id(probe: httpx.AsyncCl
     assert body == {
         "code": 404,
         "message": "Not found",
+        "type": "not_found",
         "data": None,
         "errors": [],
         "request_id": response.headers["x-request-id"],
@@ -126,6 +127,7 @@ async def test_duplicate_is_409_naming_the_field_and_changes_nothing(
     second = await probe.post("/__test/widgets", json={"name": "unique-one"})
     assert second.status_code == 409
     body = second.json()
+    assert body["type"] == "duplicate"
     assert body["errors"][0]["field"] in {"name", "uq_probe_widget_name"}
     assert "unique-one" not in second.text  # the offending value is not echoed
     assert "INSERT" not in second.text
@@ -137,6 +139,7 @@ async def test_commit_failure_is_an_error_response_not_a_false_success(
 ) -> None:
     response = await probe.post("/__test/widgets/duplicate-at-commit", json={"name": "twice"})
     assert response.status_code == 409
+    assert response.json()["type"] == "duplicate"
     assert await _count_widgets(probe_app.state.engine) == 0
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from app.core.access import public
 from app.core.config import Settings
 from app.core.database import NAMING_CONVENTION, SessionDep, TimestampMixin
-from app.core.errors import Conflict
+from app.core.errors import InvalidState
 from app.core.guard import require
 from app.core.pagination import Page, PageParams, paginate, pagination
 from app.core.responses import Envelope, created, ok
@@ -45,7 +45,7 @@ class WidgetRead(BaseModel):
     name: str
 
 
-class ProbeFailure(Conflict):
+class ProbeFailure(InvalidState):
     default_message = "Probe failed after insert"
 
 

@@ -12,3 +12,4 @@ class ExampleNotFound(NotFound):
 
 class ExampleVersionMismatch(VersionConflict):
     default_message = "Conflict: the example was changed by someone else; reload it and retry"
+    detail = "is not current"

@@ -49,6 +49,7 @@ class InvalidFile(ValidationFailed):
 
 
 class MalformedUpload(BadRequest):
+    error_type = "malformed_upload"
     default_message = "Bad request: the multipart body is malformed or incomplete"
 
 

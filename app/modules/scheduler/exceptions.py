@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from app.core.concurrency import VersionConflict
-from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.errors import (
+    Duplicate,
+    NotFound,
+    PermissionDenied,
+    Protected,
+    ValidationFailed,
+)
 from app.core.responses import ErrorDetail
 
 
@@ -15,22 +21,17 @@ class JobRunNotFound(NotFound):
     default_message = "Job run not found"
 
 
-class JobNameTaken(Conflict):
+class JobNameTaken(Duplicate):
     default_message = "Conflict: a job with this name already exists"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(field="name", location="body", message="already exists", type="unique")
-            ]
-        )
+    fields = ("name",)
 
 
 class JobVersionMismatch(VersionConflict):
     default_message = "Conflict: the job was changed by someone else; reload it"
+    detail = "is not current"
 
 
-class BuiltInJobLocked(Conflict):
+class BuiltInJobLocked(Protected):
     default_message = "Conflict: a built-in job keeps its name and target and cannot be deleted"
 
     def __init__(self, field: str | None = None) -> None:
@@ -53,6 +54,7 @@ class InvalidJob(ValidationFailed):
 
 
 class TargetPermissionDenied(PermissionDenied):
+    error_type = "grant_exceeded"
     """The caller lacks a permission the job's target declares (`@job_target(permissions=)`)."""
 
     default_message = "Permission denied: this job's target needs permissions you do not hold"

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.cache import Cache, create_cache
 from app.core.config import Settings
 from app.core.database import create_engine, create_sessionmaker, utcnow
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Duplicate, NotFound, ValidationFailed
 from app.core.responses import ErrorDetail
 from app.core.security.passwords import PasswordHasher, generate_password
 from app.modules.system.auth import authz, sessions
@@ -88,7 +88,10 @@ async def create_superuser(
             user.is_superuser = True
             db.add(user)
     except IntegrityError:  # created meanwhile by someone else, in another letter case
-        raise Conflict("Conflict: a user with this username or email already exists") from None
+        raise Duplicate(
+            "Conflict: a user with this username or email already exists",
+            fields=("username", "email"),
+        ) from None
     return secret if generated else None
 
 

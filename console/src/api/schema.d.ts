@@ -3324,13 +3324,19 @@ export interface components {
         };
         /**
          * ErrorEnvelope
-         * @description Error envelope: `data` is null; `errors` lists field problems; `request_id` for support.
+         * @description Error envelope: `data` is null; `type` names the error for clients (docs/http.md,
+         *     "Error types"); `errors` lists field problems; `request_id` for support.
          */
         ErrorEnvelope: {
             /** Code */
             code: number;
             /** Message */
             message: string;
+            /**
+             * Type
+             * @description Stable machine-readable error type, e.g. `duplicate`
+             */
+            type: string;
             /** Data */
             data?: null;
             /**

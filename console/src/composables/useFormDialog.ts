@@ -7,11 +7,11 @@
 //   <el-form-item :error="dialog.errors.name" ...>
 //
 // A 422 (or 400/409 naming fields) puts each `errors[].message` under its field and keeps the
-// dialog open; a 409 without a field (someone else changed or removed the record) explains it
-// and offers to reload the list.
+// dialog open; a stale version or a 404 (someone else changed or removed the record) explains it
+// and offers to reload the list; anything else is worded by its type (api/errors.ts).
 import { reactive, ref } from 'vue'
 import { ElMessage, ElMessageBox } from 'element-plus'
-import { ApiError, errorMessage, fieldMessage } from '@/api/errors'
+import { ApiError, errorMessage, fieldErrors } from '@/api/errors'
 import { i18n } from '@/locales'
 
 export interface SubmitOptions {
@@ -46,17 +46,9 @@ export function useFormDialog<F extends object>(blank: () => F) {
 
   /** Put the API's field errors on the form; true if at least one named a field of it. */
   function showFieldErrors(error: ApiError): boolean {
-    let shown = false
-    const { t, te } = i18n.global
-    for (const problem of error.errors) {
-      const field = problem.field?.split('.')[0]
-      if (field && field in form) {
-        const message = fieldMessage(problem, t, te)
-        errors[field] = errors[field] ? `${errors[field]}; ${message}` : message
-        shown = true
-      }
-    }
-    return shown
+    const found = fieldErrors(error, (field) => field in form)
+    Object.assign(errors, found)
+    return Object.keys(found).length > 0
   }
 
   async function submit(save: (form: F, id: number | null) => Promise<unknown>, options: SubmitOptions = {}): Promise<boolean> {
@@ -71,10 +63,9 @@ export function useFormDialog<F extends object>(blank: () => F) {
       return true
     } catch (error) {
       if (!(error instanceof ApiError)) throw error
-      // A stale `version` (type "stale") is no problem of a field the user can fix.
-      const stale = error.status === 409 && error.errors.some((problem) => problem.type === 'stale')
-      if (!stale && showFieldErrors(error)) {
-        if (error.status === 409) ElMessage.warning(t('common.conflictField'))
+      // A stale `version` is no problem of a field the user can fix.
+      if (!error.stale && showFieldErrors(error)) {
+        if (error.status === 409) ElMessage.warning(error.type === 'duplicate' ? t('common.conflictField') : errorMessage(error, t))
         return false
       }
       const explained = options.explain?.(error)
@@ -82,8 +73,8 @@ export function useFormDialog<F extends object>(blank: () => F) {
         ElMessage.error(explained)
         return false
       }
-      if (error.status === 409 || error.status === 404) {
-        await ElMessageBox.alert(t(error.status === 409 ? 'common.conflict' : 'common.gone'), t('common.conflictTitle'), {
+      if (error.stale || error.status === 404) {
+        await ElMessageBox.alert(t(error.stale ? 'common.conflict' : 'common.gone'), t('common.conflictTitle'), {
           confirmButtonText: t('common.reload'),
           type: 'warning',
         }).catch(() => undefined)

@@ -7,6 +7,7 @@
 import type { Component } from 'vue'
 import type { RouteRecordRaw } from 'vue-router'
 import type { MenuNode } from '@/stores/auth'
+import { menuTitleKey } from '@/utils/menuTitle'
 
 type Loader = () => Promise<{ default: Component }>
 const views = import.meta.glob<{ default: Component }>('../views/**/*.vue')
@@ -24,8 +25,9 @@ export function routeName(menu: MenuNode): string {
   return menu.name || `menu-${menu.id}`
 }
 
+/** The translation key of a menu's title (utils/menuTitle.ts), if the console has one. */
 export function titleKey(menu: MenuNode): string | undefined {
-  return menu.name ? `menu.${menu.name}` : undefined
+  return menuTitleKey(menu)
 }
 
 function firstPage(menu: MenuNode): string | undefined {

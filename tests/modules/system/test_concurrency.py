@@ -103,6 +103,7 @@ async def test_concurrent_creates_of_one_unique_value_give_one_201(
     for response in responses:
         if response.status_code == 409:
             assert fields(response) == [case.field], response.json()
+            assert response.json()["type"] == "duplicate"
     assert await count(app, case.rows()) == 1
 
 
@@ -135,6 +136,7 @@ async def test_concurrent_creates_of_case_variants_of_one_code_give_one_201(
     for response in responses:
         if response.status_code == 409:
             assert fields(response) == ["code"], response.json()
+            assert response.json()["type"] == "duplicate"
     model = CODED_MODELS[resource]
     rows = select(func.count()).select_from(model).where(func.lower(model.code) == "racing")
     assert await count(app, rows) == 1
@@ -183,6 +185,7 @@ async def test_two_writers_holding_one_version_give_one_200_and_one_409(
     winner = next(i for i, r in enumerate(responses) if r.status_code == 200)
     loser = responses[1 - winner]
     assert fields(loser) == ["version"]
+    assert loser.json()["type"] == "stale_version"
     assert loser.json()["data"] is None
     won = responses[winner].json()["data"]
     assert (won[resource.field], won["version"]) == (bodies[winner][resource.field], version + 1)
@@ -316,6 +319,7 @@ async def test_role_and_menu_writers_in_opposite_lock_order_never_5xx(
     # for two retries the server counted first. How many there are depends on the timing:
     # about none, against about 5 in 150 answers before the server retried.
     conflicts = [r for r in answers if r.status_code == 409 and "retry-after" in r.headers]
+    assert all(r.json()["type"] == "concurrent_change" for r in conflicts)
     assert transaction_retries() - retries_before >= 2 * len(conflicts)
     # Only the rounds where the left role keeps the doomed menu are real conflicts; all other
     # updates go through (a retry budget spent round after round would be a livelock).

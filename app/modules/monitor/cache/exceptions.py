@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict
+from app.core.errors import Protected
 from app.core.responses import ErrorDetail
 
 
-class ProtectedNamespace(Conflict):
+class ProtectedNamespace(Protected):
     """The namespace holds security state (`app.core.cache.namespaces.protect_namespace`)."""
 
     default_message = "Conflict: this cache namespace holds security state"

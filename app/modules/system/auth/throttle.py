@@ -46,8 +46,8 @@ from typing import Self
 
 from app.core.cache import Cache, CacheUnavailableError
 from app.core.config import Settings
-from app.core.errors import TooManyRequests
 from app.core.security.crypto import keyed_hash
+from app.modules.auth.exceptions import TooManyFailures
 
 # How long a guess waits for the guesses in flight that fill a counter (their outcome decides
 # whether it may proceed), and how often it looks again.
@@ -189,12 +189,12 @@ class GuessLimiter:
         lock, failures = await self.cache.get_many([counter.lock_key, counter.failures_key])
         return lock is not None or int(failures or 0) >= counter.limit
 
-    async def _refuse(self, counter: Counter) -> TooManyRequests:
+    async def _refuse(self, counter: Counter) -> TooManyFailures:
         remaining = await self.cache.ttl(counter.lock_key) or await self.cache.ttl(counter.key)
         if counter.lockout is not None:
             remaining = min(remaining or counter.lockout, counter.lockout)
         retry_after = max(1, math.ceil(remaining or counter.window))
-        return TooManyRequests(counter.message, retry_after=retry_after)
+        return TooManyFailures(counter.message, retry_after=retry_after)
 
     async def reserve(
         self, *counters: Counter, optional: Counter | None = None, wait: bool = True
@@ -209,7 +209,7 @@ class GuessLimiter:
         password or a code), and no connection is ever held while waiting.
 
         Raises:
-            TooManyRequests: A counter is locked or used up by failures, or guesses in flight
+            TooManyFailures: A counter is locked or used up by failures, or guesses in flight
                 still hold it after `wait` seconds; nothing stays reserved.
         """
         deadline = time.monotonic() + self.wait
@@ -234,7 +234,7 @@ class GuessLimiter:
                     await reservation.cancel()
                 raise
             if not wait or time.monotonic() >= deadline:
-                raise TooManyRequests(busy.message, retry_after=1)
+                raise TooManyFailures(busy.message, retry_after=1)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _LAST_POLL)
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.errors import (
+    Duplicate,
+    HasChildren,
+    InUse,
+    NotFound,
+    PermissionDenied,
+    Protected,
+    TreeCycle,
+    ValidationFailed,
+)
 from app.core.responses import ErrorDetail
 
 
@@ -10,15 +19,9 @@ class DeptNotFound(NotFound):
     default_message = "Department not found"
 
 
-class DeptCodeTaken(Conflict):
+class DeptCodeTaken(Duplicate):
     default_message = "Conflict: a department with this code already exists"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(field="code", location="body", message="already exists", type="unique")
-            ]
-        )
+    fields = ("code",)
 
 
 class ParentDeptNotFound(ValidationFailed):
@@ -40,24 +43,26 @@ class ParentDeptNotFound(ValidationFailed):
 
 
 class RootDeptNotAllowed(PermissionDenied):
+    error_type = "scope_exceeded"
     default_message = (
         "Only callers whose data scope is 'all' may create or move top-level departments"
     )
 
 
-class DeptMoveCycle(Conflict):
+class DeptMoveCycle(TreeCycle):
     default_message = "Conflict: cannot move a department under itself or its descendant"
 
 
-class DeptHasChildren(Conflict):
+class DeptHasChildren(HasChildren):
     default_message = "Conflict: department has sub-departments"
 
 
-class DeptHasUsers(Conflict):
+class DeptHasUsers(InUse):
     default_message = "Conflict: department has users"
 
 
 class DeptSubtreeOutOfScope(PermissionDenied):
+    error_type = "scope_exceeded"
     """A move or status change would act on departments below this one that lie outside the
     caller's data scope (moving them under the caller's own department would widen it)."""
 
@@ -67,7 +72,7 @@ class DeptSubtreeOutOfScope(PermissionDenied):
     )
 
 
-class LastSuperuserDept(Conflict):
+class LastSuperuserDept(Protected):
     default_message = (
         "Conflict: disabling this department would leave no active superuser able to sign in"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Duplicate, NotFound, ValidationFailed
 from app.core.responses import ErrorDetail
 
 
@@ -20,26 +20,14 @@ class DictNotFound(NotFound):
     default_message = "Dictionary not found"
 
 
-class DictTypeCodeTaken(Conflict):
+class DictTypeCodeTaken(Duplicate):
     default_message = "Conflict: a dictionary type with this code already exists"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(field="code", location="body", message="already exists", type="unique")
-            ]
-        )
+    fields = ("code",)
 
 
-class DictValueTaken(Conflict):
+class DictValueTaken(Duplicate):
     default_message = "Conflict: this dictionary already has an item with this value"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(field="value", location="body", message="already exists", type="unique")
-            ]
-        )
+    fields = ("value",)
 
 
 class UnknownDictType(ValidationFailed):

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.errors import (
+    HasChildren,
+    InvalidState,
+    NotFound,
+    PermissionDenied,
+    TreeCycle,
+    ValidationFailed,
+)
 from app.core.responses import ErrorDetail
 
 
@@ -20,17 +27,18 @@ class MenuFieldInvalid(ValidationFailed):
         )
 
 
-class MenuMoveCycle(Conflict):
+class MenuMoveCycle(TreeCycle):
     default_message = "Conflict: cannot move a menu under itself or its descendant"
 
 
-class MenuHasChildren(Conflict):
+class MenuHasChildren(HasChildren):
     default_message = "Conflict: menu has sub-menus"
 
 
-class MenuWithChildrenCannotBeButton(Conflict):
+class MenuWithChildrenCannotBeButton(InvalidState):
     default_message = "Conflict: a menu with sub-menus cannot become a button"
 
 
 class MenuPermissionNotHeld(PermissionDenied):
+    error_type = "grant_exceeded"
     default_message = "Cannot put or change a permission code you do not hold"

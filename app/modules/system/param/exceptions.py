@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.core.concurrency import VersionConflict
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.errors import Duplicate, NotFound, Protected, ValidationFailed
 from app.core.responses import ErrorDetail
 
 
@@ -11,15 +11,9 @@ class ParamNotFound(NotFound):
     default_message = "Parameter not found"
 
 
-class ParamKeyTaken(Conflict):
+class ParamKeyTaken(Duplicate):
     default_message = "Conflict: a parameter with this key already exists"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(field="key", location="body", message="already exists", type="unique")
-            ]
-        )
+    fields = ("key",)
 
 
 class InvalidParamValue(ValidationFailed):
@@ -38,7 +32,7 @@ class InvalidParamValue(ValidationFailed):
         )
 
 
-class BuiltInParamLocked(Conflict):
+class BuiltInParamLocked(Protected):
     """Built-in parameters are read by the code: their key and type are fixed, and they stay."""
 
     default_message = "Conflict: built-in parameter"

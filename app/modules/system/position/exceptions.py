@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound
-from app.core.responses import ErrorDetail
+from app.core.errors import Duplicate, InUse, NotFound
 
 
 class PositionNotFound(NotFound):
     default_message = "Position not found"
 
 
-class PositionCodeTaken(Conflict):
+class PositionCodeTaken(Duplicate):
     default_message = "Conflict: a position with this code already exists"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(field="code", location="body", message="already exists", type="unique")
-            ]
-        )
+    fields = ("code",)
 
 
-class PositionInUse(Conflict):
+class PositionInUse(InUse):
     default_message = "Conflict: position is assigned to users"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.errors import Duplicate, NotFound, PermissionDenied, ValidationFailed
 from app.core.responses import ErrorDetail
 
 
@@ -10,15 +10,9 @@ class RoleNotFound(NotFound):
     default_message = "Role not found"
 
 
-class RoleCodeTaken(Conflict):
+class RoleCodeTaken(Duplicate):
     default_message = "Conflict: a role with this code already exists"
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(field="code", location="body", message="already exists", type="unique")
-            ]
-        )
+    fields = ("code",)
 
 
 class UnknownIds(ValidationFailed):
@@ -36,6 +30,7 @@ class UnknownIds(ValidationFailed):
 
 
 class GrantNotHeld(PermissionDenied):
+    error_type = "grant_exceeded"
     """A non-superuser tried to hand out permissions they do not hold themselves."""
 
     default_message = "You cannot grant a role with permissions you do not hold"
@@ -55,6 +50,7 @@ class GrantNotHeld(PermissionDenied):
 
 
 class ScopeNotHeld(PermissionDenied):
+    error_type = "scope_exceeded"
     """A non-superuser tried to hand out a data scope wider than their own."""
 
     default_message = "You cannot grant a data scope wider than your own"
@@ -73,6 +69,7 @@ class ScopeNotHeld(PermissionDenied):
 
 
 class RoleOutranksCaller(PermissionDenied):
+    error_type = "grant_exceeded"
     """The role (its codes, its data scope, or its holders) reaches beyond the caller's power:
     changing, disabling or deleting it would act on more than the caller holds."""
 

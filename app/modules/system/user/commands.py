@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.access import DataScope, Principal
 from app.core.config import Settings
 from app.core.database import create_engine, create_sessionmaker
-from app.core.errors import BadRequest, Conflict
+from app.core.errors import BadRequest, Duplicate
 from app.core.security.passwords import PasswordHasher
 from app.modules.system.user import repository as repo
 from app.modules.system.user.schemas import UserFilters, UserImportReport
@@ -73,7 +73,7 @@ async def import_from_file(
 
     Raises:
         ImportRejected: not a dry run, and some row has errors (its `report` lists them).
-        Conflict: a user with the same username or email appeared during the import.
+        Duplicate: a user with the same username or email appeared during the import.
     """
     engine = create_engine(settings)
     try:
@@ -88,6 +88,9 @@ async def import_from_file(
                 progress=progress,
             )
     except IntegrityError:
-        raise Conflict("a user with the same username or email was created meanwhile") from None
+        raise Duplicate(
+            "a user with the same username or email was created meanwhile",
+            fields=("username", "email"),
+        ) from None
     finally:
         await engine.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.core.errors import Duplicate, NotFound, PermissionDenied, Protected, ValidationFailed
 from app.core.responses import ErrorDetail
 
 
@@ -12,27 +12,14 @@ class UserNotFound(NotFound):
     default_message = "User not found"
 
 
-class _FieldConflict(Conflict):
-    field: str = ""
-
-    def __init__(self) -> None:
-        super().__init__(
-            errors=[
-                ErrorDetail(
-                    field=self.field, location="body", message="already exists", type="unique"
-                )
-            ]
-        )
-
-
-class UsernameTaken(_FieldConflict):
+class UsernameTaken(Duplicate):
     default_message = "Conflict: a user with this username already exists"
-    field = "username"
+    fields = ("username",)
 
 
-class EmailTaken(_FieldConflict):
+class EmailTaken(Duplicate):
     default_message = "Conflict: a user with this email already exists"
-    field = "email"
+    fields = ("email",)
 
 
 class UnknownIds(ValidationFailed):
@@ -50,27 +37,31 @@ class UnknownIds(ValidationFailed):
 
 
 class SuperuserProtected(PermissionDenied):
+    error_type = "superuser_only"
     """Only a superuser may edit, reset, disable or delete a superuser."""
 
     default_message = "Only a superuser can manage a superuser"
 
 
 class TargetOutranksCaller(PermissionDenied):
+    error_type = "grant_exceeded"
     """The target user holds permissions (or a data scope) the caller does not."""
 
     default_message = "You cannot manage a user with permissions you do not hold"
 
 
 class SelfManagement(PermissionDenied):
+    error_type = "self_management"
     default_message = "You cannot change your own roles, department or status, reset your own \
 password or MFA or delete yourself here: use your profile to edit yourself"
 
 
-class LastSuperuser(Conflict):
+class LastSuperuser(Protected):
     default_message = "Conflict: the last active superuser cannot be disabled or deleted"
 
 
 class DeptOutOfScope(PermissionDenied):
+    error_type = "scope_exceeded"
     """The department asked for is outside the caller's data scope."""
 
     default_message = "You cannot place a user in a department outside your data scope"

@@ -82,6 +82,7 @@ async def test_concurrent_creates_of_case_variants_give_one_201(
     for response in responses:
         if response.status_code == 409:
             assert fields(response) == [field], response.json()
+            assert response.json()["type"] == "duplicate"
     assert await rows_where(app, condition) == 1
 
 

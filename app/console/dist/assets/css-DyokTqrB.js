@@ -1,0 +1,1 @@
+import"./index-BDwo-50E.js";

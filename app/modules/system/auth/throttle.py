@@ -47,7 +47,7 @@ from typing import Self
 from app.core.cache import Cache, CacheUnavailableError
 from app.core.config import Settings
 from app.core.security.crypto import keyed_hash
-from app.modules.auth.exceptions import TooManyFailures
+from app.modules.system.auth.exceptions import TooManyFailures
 
 # How long a guess waits for the guesses in flight that fill a counter (their outcome decides
 # whether it may proceed), and how often it looks again.

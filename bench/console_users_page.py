@@ -101,7 +101,7 @@ TIMELINE = """() => {
 }"""
 
 # What the page shows once loaded: rows, the active pager item and the total.
-SHOWN = """(rows) => ({
+SHOWN = r"""(rows) => ({
   rows: document.querySelectorAll(rows).length,
   page: (document.querySelector('.el-pagination .el-pager li.is-active')?.textContent
     ?? document.querySelector('[data-test=pager-page]')?.textContent.replace(/\D/g, ''))?.trim(),

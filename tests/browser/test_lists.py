@@ -36,7 +36,8 @@ BULK_ROWS = LARGE_LIST_EXACT_COUNT + 50
 # For every table on the page: how far its body overflows sideways (a positive number means
 # the last columns sit under the fixed Actions column until scrolled to), and the Actions
 # cells whose buttons wrapped onto a second line.
-LAYOUT = """() => [...document.querySelectorAll('.el-table')].filter((t) => t.offsetParent).map((t) => {
+LAYOUT = """() => [...document.querySelectorAll('.el-table')]
+  .filter((t) => t.offsetParent).map((t) => {
   const wrap = t.querySelector('.el-table__body-wrapper .el-scrollbar__wrap')
   const wrapped = [...t.querySelectorAll('td.row-actions .cell')].filter((cell) => {
     const tops = [...cell.querySelectorAll('.el-button')].filter((b) => b.offsetParent)
@@ -99,7 +100,9 @@ def test_the_pager_pages_past_the_exact_count_bound_by_cursor(
 
     pages = -(-many_users // 100)
     for number in range(2, pages + 1):
-        with page.expect_response(lambda r: "cursor=" in r.url and "page=" not in r.url.replace("page_size", "")):
+        with page.expect_response(
+            lambda r: "cursor=" in r.url and "page=" not in r.url.replace("page_size", "")
+        ):
             page.get_by_test_id("pager-next").click()
         expect(page.get_by_test_id("pager-page")).to_have_text(f"Page {number}")
     # Page 11 lies past the 1,000 rows the list counts: read by cursor, the oldest 50 rows.
@@ -153,7 +156,9 @@ def test_every_list_fits_at_1280_px(
     )
     page = context.new_page()
     # A row with every action (not one's own: no "More" there); a name in no English string.
-    new_user(console_server, name="宽度", phone="13800138000", email=f"fits-{lang}-{dark}@example.com")
+    new_user(
+        console_server, name="宽度", phone="13800138000", email=f"fits-{lang}-{dark}@example.com"
+    )
     try:
         seen = watch(page)
         sign_in(page, console_server)

@@ -1,1 +1,0 @@
-import"./index-jnryPyjW.js";import"./css-C5u3LEGD.js";

@@ -1,1 +1,0 @@
-import{l as e}from"./index-jnryPyjW.js";function t(t){let n=t.name?`menu.${t.name}`:``;return n&&e.global.te(n)?e.global.t(n):t.title}export{t};

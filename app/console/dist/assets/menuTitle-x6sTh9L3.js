@@ -1,0 +1,1 @@
+import{l as e}from"./index-C3zrNelA.js";function t(t){let n=t.name?`menu.${t.name}`:``;return n&&e.global.te(n)?e.global.t(n):t.title}export{t};

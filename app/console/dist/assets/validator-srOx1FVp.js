@@ -1,1 +1,0 @@
-import{nn as e}from"./index-jnryPyjW.js";var t=t=>[``,...e].includes(t);export{t};

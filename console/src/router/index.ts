@@ -10,6 +10,9 @@ import { menuRoutes } from './menus'
 
 export const LAYOUT = 'Layout'
 export const HOME = '/home'
+// The shell of every signed-in page; fetched as soon as a reload starts restoring the session
+// (in parallel with the token refresh and the menus), not only once the menus are known.
+const layout = () => import('@/layout/index.vue')
 
 const staticRoutes: RouteRecordRaw[] = [
   { path: '/login', name: 'Login', component: () => import('@/views/login/index.vue'), meta: { public: true } },
@@ -17,7 +20,7 @@ const staticRoutes: RouteRecordRaw[] = [
   {
     path: '/',
     name: LAYOUT,
-    component: () => import('@/layout/index.vue'),
+    component: layout,
     redirect: HOME,
     children: [
       {
@@ -75,6 +78,7 @@ router.beforeEach(async (to) => {
   const auth = useAuthStore()
   if (!getAccessToken()) {
     // A reload (F5): the access token lived in memory only; the refresh token is in this tab.
+    if (getRefreshToken()) void layout().catch(() => undefined)
     if (!getRefreshToken() || !(await refreshTokens())) {
       forgetUser()
       return toLogin(to)

@@ -2,7 +2,7 @@
 //
 // A menu of type `menu` with a `path` becomes a child route of the layout; its `component`
 // (`system/user/index`) names src/views/system/user/index.vue, loaded lazily (one chunk per
-// page). An unknown component shows the placeholder view. A directory leads to its `redirect`
+// page: a page is an `index.vue`; the other .vue files beside it are its parts, in its chunk). An unknown component shows the placeholder view. A directory leads to its `redirect`
 // or its first page. A menu with a `link` is an external address: no route, the sidebar opens it.
 import type { Component } from 'vue'
 import type { RouteRecordRaw } from 'vue-router'
@@ -10,7 +10,7 @@ import type { MenuNode } from '@/stores/auth'
 import { menuTitleKey } from '@/utils/menuTitle'
 
 type Loader = () => Promise<{ default: Component }>
-const views = import.meta.glob<{ default: Component }>('../views/**/*.vue')
+const views = import.meta.glob<{ default: Component }>('../views/**/index.vue')
 const placeholder: Loader = () => import('@/views/placeholder/index.vue')
 
 /** The loader of `component` (`system/user/index`, with or without `.vue`), or undefined. */

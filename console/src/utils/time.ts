@@ -13,3 +13,12 @@ export function rangeQuery(range: [Date, Date] | null | undefined): { since?: st
   if (!range) return {}
   return { since: range[0].toISOString(), until: range[1].toISOString() }
 }
+
+/** A server timestamp as a short local date and time for list columns ("12/7/26, 9:21 PM";
+ *  with `seconds`: "12/7/26, 9:21:05 PM"). */
+export function shortTime(value: string | null | undefined, seconds = false): string {
+  if (!value) return '-'
+  const date = new Date(value)
+  const style = { dateStyle: 'short', timeStyle: seconds ? 'medium' : 'short' } as const
+  return Number.isNaN(date.getTime()) ? value : date.toLocaleString(undefined, style)
+}

@@ -1,1 +1,0 @@
-import"./index-BDwo-50E.js";

@@ -1,1 +1,0 @@
-function e(e){if(!e)return`-`;let t=new Date(e);return Number.isNaN(t.getTime())?e:t.toLocaleString()}function t(e){return e?{since:e[0].toISOString(),until:e[1].toISOString()}:{}}export{t as n,e as t};

@@ -1,0 +1,1 @@
+function e(e){if(!e)return`-`;let t=new Date(e);return Number.isNaN(t.getTime())?e:t.toLocaleString()}function t(e){return e?{since:e[0].toISOString(),until:e[1].toISOString()}:{}}function n(e,t=!1){if(!e)return`-`;let n=new Date(e),r={dateStyle:`short`,timeStyle:t?`medium`:`short`};return Number.isNaN(n.getTime())?e:n.toLocaleString(void 0,r)}export{t as n,n as r,e as t};

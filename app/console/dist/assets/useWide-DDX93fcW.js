@@ -1,0 +1,1 @@
+import{Pn as e,ur as t}from"./element-plus-NDraQwoU.js";function n(n){let r=window.matchMedia(`(min-width: ${n}px)`),i=t(r.matches),a=e=>{i.value=e.matches};return r.addEventListener(`change`,a),e(()=>r.removeEventListener(`change`,a)),i}export{n as t};

@@ -1,1 +1,0 @@
-import{in as e}from"./index-BDwo-50E.js";var t=t=>[``,...e].includes(t);export{t};

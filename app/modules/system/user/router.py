@@ -11,7 +11,6 @@ from app.core.access import Principal
 from app.core.database import SessionDep
 from app.core.deps import CacheDep, SettingsDep
 from app.core.excel import XLSX_MEDIA_TYPE, receive_upload, upload_openapi
-from app.core.exports import read_ahead
 from app.core.guard import require
 from app.core.pagination import (
     LARGE_LIST_EXACT_COUNT,
@@ -85,21 +84,18 @@ async def export_users(
     ] = "csv",
 ) -> StreamingResponse:
     """Export the users the list would show (same filters, same data scope) as CSV or xlsx."""
-    conditions = await service.export_conditions(db, principal, filters)
-    sessionmaker = request.app.state.sessionmaker
-    # The first batch is read here, before the answer starts: a failing query is an error
-    # answer, not a download cut short (app.core.exports.read_ahead).
-    if file_format == "xlsx":
-        rows = await read_ahead(transfer.export_rows(sessionmaker, conditions))
-        return StreamingResponse(
-            transfer.export_xlsx(rows),
-            media_type=XLSX_MEDIA_TYPE,
-            headers={"Content-Disposition": 'attachment; filename="users.xlsx"'},
-        )
+    body = await transfer.export(
+        db, request.app.state.sessionmaker, principal, filters, file_format
+    )
+    media_type, name = (
+        (XLSX_MEDIA_TYPE, "users.xlsx")
+        if file_format == "xlsx"
+        else ("text/csv; charset=utf-8", "users.csv")
+    )
     return StreamingResponse(
-        service.export_csv(await read_ahead(service.csv_rows(sessionmaker, conditions))),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="users.csv"'},
+        body,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 

@@ -421,13 +421,6 @@ async def reset_mfa(db: AsyncSession, cache: Cache, principal: Principal, user_i
 # --------------------------------------------------------------------------- exporting --
 
 
-async def export_conditions(
-    db: AsyncSession, principal: Principal, filters: UserFilters
-) -> list[ColumnElement[bool]]:
-    """The export's WHERE clause: exactly the list's (data scope + filters)."""
-    return await repo.scoped_conditions(db, principal, filters)
-
-
 def csv_cell(value: object) -> str:
     """One CSV cell; text that a spreadsheet would run as a formula gets a leading `'`."""
     return csv_text(value)

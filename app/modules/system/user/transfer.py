@@ -27,7 +27,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
@@ -40,6 +40,7 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.core.errors import AppError, ValidationFailed
 from app.core.excel import Column, ImportResult, RowError, read_xlsx, stream_xlsx, template_xlsx
+from app.core.exports import read_ahead
 from app.core.responses import ErrorDetail
 from app.core.security.passwords import PasswordHasher
 from app.modules.system.operation_log.changes import record_change
@@ -49,6 +50,7 @@ from app.modules.system.user.models import User
 from app.modules.system.user.schemas import (
     ImportRowError,
     UserCreate,
+    UserFilters,
     UserImportReport,
     UserImportRow,
 )
@@ -104,7 +106,7 @@ async def export_rows(
     total: int | None = None,
 ) -> AsyncIterator[list[tuple[object, ...]]]:
     """The rows of the xlsx export of the users matching `conditions` (from
-    `service.export_conditions`), a batch at a time.
+    `repo.scoped_conditions`), a batch at a time.
 
     It runs after the request's own session has closed, so it reads in a session of its own.
     """
@@ -124,6 +126,23 @@ async def export_rows(
             done += len(batch)
             if progress:
                 progress("exported", done, total)
+
+
+async def export(
+    db: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    filters: UserFilters,
+    file_format: Literal["csv", "xlsx"],
+) -> AsyncIterator[bytes] | AsyncIterator[str]:
+    """The export of the users the list would show (same data scope, same filters).
+
+    The first batch is read here, before the answer starts: a failing query is an error
+    answer, not a download cut short (`app.core.exports.read_ahead`)."""
+    conditions = await repo.scoped_conditions(db, principal, filters)
+    if file_format == "xlsx":
+        return export_xlsx(await read_ahead(export_rows(sessionmaker, conditions)))
+    return service.export_csv(await read_ahead(service.csv_rows(sessionmaker, conditions)))
 
 
 def export_xlsx(rows: AsyncIterator[list[tuple[object, ...]]]) -> AsyncGenerator[bytes, None]:

@@ -28,6 +28,7 @@ from app.core.errors import AppError
 from app.core.excel import ImportResult, RowError
 from app.core.responses import ErrorDetail
 from app.core.security.passwords import check_password
+from app.core.validation import human_message
 from app.modules.system.user import repository as repo
 from app.modules.system.user import service
 from app.modules.system.user.schemas import Code, UserCreate, UserImportRow
@@ -173,7 +174,7 @@ class Checker:
             except ValidationError as exc:
                 for error in exc.errors(include_input=False, include_url=False):
                     name = str(error["loc"][0]) if error["loc"] else None
-                    problems.append((_FILE_FIELD.get(name or "", name), str(error["msg"])))
+                    problems.append((_FILE_FIELD.get(name or "", name), human_message(error)))
         if "password" in good:
             problems.extend(self._password(row))
         problems.extend(self._duplicates(row.number, good.get("username"), good.get("email")))

@@ -242,3 +242,30 @@ def test_importing_an_export_names_the_missing_column_once(
     line = one_line_failure(cli("import-users", str(exported), "--dry-run", env=env))
     assert "Missing column: password" in line
     assert line.count("password") == 1, line
+
+
+def test_a_worker_s_schema_check_logs_no_alembic_plugin_lines(env: dict[str, str]) -> None:
+    """Issue 14 item 10: each worker process of `run --env=prod --workers N` sets up logging,
+    then its schema check imports Alembic, whose seven "setup plugin" lines were logged (by
+    every worker). This runs that order in a process of its own."""
+    script = (
+        "from app.core.config import load_settings\n"
+        "from app.core.logging import configure_logging\n"
+        "configure_logging(load_settings('dev', log_level='INFO'))\n"
+        "from app.core import migrations\n"
+        "migrations.heads()\n"
+        "import structlog; structlog.get_logger('probe').info('probe_line')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "probe_line" in output  # INFO lines are shown...
+    assert "setup plugin" not in output, output  # ...but not Alembic's plugin lines

@@ -269,3 +269,9 @@ def test_a_worker_s_schema_check_logs_no_alembic_plugin_lines(env: dict[str, str
     assert result.returncode == 0, output
     assert "probe_line" in output  # INFO lines are shown...
     assert "setup plugin" not in output, output  # ...but not Alembic's plugin lines
+
+
+def test_a_list_setting_written_as_json_is_one_line_naming_it(env: dict[str, str]) -> None:
+    env["FILE_ALLOWED_TYPES"] = '["png", "pdf"]'
+    line = one_line_failure(cli("current", env=env), code=2)
+    assert "FILE_ALLOWED_TYPES" in line and "comma-separated" in line, line

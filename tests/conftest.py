@@ -32,6 +32,7 @@ from app.modules.system.login_log.recorder import writer_for as login_log_writer
 from app.modules.system.operation_log.recorder import writer_for as operation_log_writer
 from tests.support.databases import TEST_REDIS_URL, temporary_database
 from tests.support.probe import ProbeBase, Widget, create_probe_app
+from tests.support.startup import shared_fixture
 
 # docs/security-checklist.md §0 #5 (ASVS 15.3.1): no response anywhere carries these keys. Checked
 # on every
@@ -84,7 +85,7 @@ def check_envelope(response: httpx.Response) -> None:
     assert not leaks, f"{request_path} returned secret keys: {leaks}"
 
 
-@pytest.fixture(scope="session")
+@shared_fixture("the test database (created and migrated)", scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with temporary_database(tmp_path_factory.mktemp("db"), "app") as url:
         migrations.upgrade(url)
@@ -122,7 +123,7 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url)
 
 
-@pytest.fixture(scope="session")
+@shared_fixture("the app (its lifespan: database and cache)", scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with LifespanManager(application):
@@ -175,7 +176,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the probe app", scope="module")
 async def probe_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_probe_app(settings)
     async with LifespanManager(app):

@@ -51,6 +51,7 @@ from tests.support.identity import (
     menu_for,
 )
 from tests.support.instances import Instance, running_pair
+from tests.support.startup import shared_fixture
 from tests.support.tcp_proxy import free_port
 
 pytestmark = pytest.mark.skipif(
@@ -72,7 +73,7 @@ def new_address() -> str:
 
 
 # ------------------------------------------------------------------------------ fixtures --
-@pytest.fixture(scope="module")
+@shared_fixture("moto's S3 server with a bucket", scope="module")
 def s3_bucket() -> Iterator[dict[str, str]]:
     """moto's S3 server on a free local port with one fresh bucket, as settings (env names)."""
     from moto.server import ThreadedMotoServer
@@ -101,7 +102,7 @@ def s3_bucket() -> Iterator[dict[str, str]]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("two app processes", scope="module")
 def pair(
     settings: Settings, tmp_path_factory: pytest.TempPathFactory, s3_bucket: dict[str, str]
 ) -> Iterator[tuple[Instance, Instance]]:

@@ -100,6 +100,8 @@ def app_error_line(exc: BaseException) -> str:
         text = getattr(error, "message", None) or (
             error.get("message") if isinstance(error, dict) else str(error)
         )
+        if field and field in message and str(text).lower() in message.lower():
+            continue  # the message says it already ("Missing column: password")
         details.append(f"{field} {text}" if field else str(text))
     return f"{message}: {'; '.join(details)}" if details else message
 

@@ -79,6 +79,8 @@ class ConfigError(Exception):
 
 def _split_csv(value: Any) -> Any:
     if isinstance(value, str):
+        if value.strip().startswith("["):  # read as items '["png"' and '"pdf"]', silently
+            raise ValueError("is a list of comma-separated items (e.g. a,b), not JSON")
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
 

@@ -114,6 +114,10 @@ def configure_logging(settings: Settings) -> None:
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
+    # Alembic announces each of its autogenerate plugins at INFO when it is first imported
+    # (in production, each worker's schema check at startup): seven lines of no use to an
+    # operator. Set here, before that import: its own module would be too late.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # Our middleware writes the access line (with request id, user id and latency).
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("sqlalchemy.engine").setLevel(

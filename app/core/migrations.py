@@ -20,9 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.core.config import BASE_DIR, Settings
 from app.core.database import ensure_sqlite_dir, sqlite_file_lock
 
-# Alembic announces each of its autogenerate plugins at INFO whenever a script directory is
-# loaded (every process start that checks the schema): seven lines of no use to an operator.
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+# Alembic's plugin lines (seven at INFO when alembic is first imported) are kept out by
+# `app.core.logging.configure_logging`.
 
 
 @contextmanager

@@ -69,6 +69,7 @@ from tests.api.fuzz_stats import CASES, DELETED_RESOURCES, OPERATIONS
 from tests.conftest import FORBIDDEN_KEYS, PASSWORD_PATH_SUFFIX, TOKEN_PATHS, make_settings
 from tests.support.databases import TEST_DATABASE_URL, temporary_database
 from tests.support.identity import auth_headers, create_role, create_user
+from tests.support.startup import shared_fixture
 
 T = TypeVar("T")
 
@@ -149,7 +150,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the fuzzed app", scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
     with temporary_database(tmp_path_factory.mktemp("fuzz-db"), "fuzz") as url:
         migrations.upgrade(url)

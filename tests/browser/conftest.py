@@ -35,6 +35,7 @@ from app.core.config import Settings
 from app.main import create_app
 from app.modules.system.bootstrap import load_initial_data
 from tests.conftest import make_settings
+from tests.support.startup import shared_fixture
 from tests.support.tcp_proxy import free_port
 
 T = TypeVar("T")
@@ -140,7 +141,7 @@ def browser_context_args() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="package")
+@shared_fixture("the console server", scope="package")
 def console_server(
     chromium: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleServer]:
@@ -192,7 +193,7 @@ def base_url() -> str | None:
 # is started (between its calls too). The rest of the suite runs asyncio there (pytest-asyncio,
 # asyncio.run), so Playwright must stop when this package's tests end, not at the end of the
 # session as pytest-playwright's own fixtures would: these replace them with package scope.
-@pytest.fixture(scope="package")
+@shared_fixture("Playwright", scope="package")
 def playwright() -> Iterator[Playwright]:
     started = sync_playwright().start()
     try:

@@ -254,3 +254,18 @@ def test_every_list_setting_takes_the_same_comma_separated_format(
     settings = load_settings("test")
     for name, (_, expected) in values.items():
         assert getattr(settings, name.lower()) == expected
+
+
+def test_a_list_setting_given_as_json_is_refused_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`FILE_ALLOWED_TYPES=["png","pdf"]` used to be read as the items `["png"` and `"pdf"]`:
+    no upload matched and nothing said why. Every list setting refuses it, naming itself."""
+    lists = [
+        name.upper()
+        for name, field in config.Settings.model_fields.items()
+        if getattr(field.annotation, "__origin__", None) is list
+    ]
+    for name in lists:
+        monkeypatch.setenv(name, '["a", "b"]')
+        with pytest.raises(config.ConfigError, match=f"{name}: .*comma-separated"):
+            load_settings("test")
+        monkeypatch.delenv(name)

@@ -41,6 +41,7 @@ from app.modules.system.user.models import User
 from tests.conftest import check_envelope, make_settings
 from tests.support.databases import ONCE_PER_CI, TEST_REDIS_URL
 from tests.support.identity import holder_headers, superuser_headers
+from tests.support.startup import shared_fixture
 from tests.support.tcp_proxy import free_port
 
 EXAMPLES = "/api/v1/examples"
@@ -130,7 +131,7 @@ async def _start(settings: Settings) -> tuple[FastAPI, LifespanManager]:
     return application, manager
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the gated idempotency app", scope="module")
 async def gated_app(settings: Settings) -> AsyncIterator[FastAPI]:
     application, manager = await _start(make_settings(settings.database_url))
     try:
@@ -140,7 +141,7 @@ async def gated_app(settings: Settings) -> AsyncIterator[FastAPI]:
         await manager.__aexit__(None, None, None)
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the short-TTL idempotency app", scope="module")
 async def short_ttl_app(settings: Settings) -> AsyncIterator[FastAPI]:
     application, manager = await _start(make_settings(settings.database_url, idempotency_ttl=1))
     try:

@@ -33,6 +33,7 @@ from tests.conftest import make_settings
 from tests.support.databases import TEST_REDIS_URL
 from tests.support.instances import second_instance
 from tests.support.processes import AppProcess, settings_env
+from tests.support.startup import shared_fixture
 from tests.support.tcp_proxy import TcpProxy, free_port
 
 TOKEN = "metrics-scraper-token-0123456789-abcdefgh"
@@ -240,7 +241,7 @@ async def test_cache_errors_are_counted_when_redis_goes_down(settings: Settings)
 # --- who may read it ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the metrics app behind a proxy", scope="module")
 async def guarded_app(settings: Settings) -> AsyncIterator[FastAPI]:
     """Behind a trusted proxy (10.0.0.1), default allowlist (loopback), and a scraper token."""
     async with instance(settings, trusted_proxies="10.0.0.1", metrics_token=TOKEN) as app:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI, Request
 
 from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.support.startup import shared_fixture
 
 
 async def test_api_responses_carry_security_headers(client: httpx.AsyncClient) -> None:
@@ -27,7 +27,7 @@ async def test_api_responses_carry_security_headers(client: httpx.AsyncClient) -
     assert "server" not in headers
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the CORS app", scope="module")
 async def cors_app(database_url: str) -> AsyncIterator[FastAPI]:
     app = create_app(
         make_settings(

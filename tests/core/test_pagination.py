@@ -30,6 +30,7 @@ from app.core.responses import Envelope, ok
 from tests.conftest import check_envelope
 from tests.support.probe import ProbeBase, Widget, WidgetRead, create_probe_app
 from tests.support.queries import counting
+from tests.support.startup import shared_fixture
 
 
 async def _seed(probe: httpx.AsyncClient, names: list[str]) -> None:
@@ -128,7 +129,7 @@ async def list_paged(
     return ok((await fetch_page(session, statement, params)).as_page(WidgetRead))
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the paged probe app", scope="module")
 async def paged_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_probe_app(settings)
     app.include_router(paged_router)

@@ -30,19 +30,20 @@ from app.modules.system.operation_log.recorder import OperationLogMiddleware
 from app.modules.system.operation_log.recorder import writer_for as operation_log_writer
 from app.modules.system.param.models import Param
 from tests.conftest import make_settings
+from tests.support.startup import shared_fixture
 
 CONFLICT = "/__test/conflict"
 ATTEMPTS = 3  # DB_RETRY_ATTEMPTS' default
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the retrying app", scope="module")
 async def retry_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(make_settings(settings.database_url, enable_test_routes=True))
     async with LifespanManager(app):
         yield app
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the single-attempt app", scope="module")
 async def single_attempt_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(
         make_settings(settings.database_url, enable_test_routes=True, db_retry_attempts=1)

@@ -16,6 +16,7 @@ from app.core.config import ConfigError, Settings, load_settings
 from app.core.testing import MAX_SLOW_MS
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.support.startup import shared_fixture
 
 STRONG = "kP3-vZ8qL1xN7wR2tY5uB9mC4dF6gH0jS_eA"
 
@@ -30,7 +31,7 @@ async def test_test_routes_are_absent_by_default(client: httpx.AsyncClient) -> N
     assert (await client.get("/__test/slow", params={"ms": 0})).status_code == 404
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the app with test routes", scope="module")
 async def test_routes_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(make_settings(settings.database_url, enable_test_routes=True))
     async with LifespanManager(app):

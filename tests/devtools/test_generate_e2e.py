@@ -24,6 +24,7 @@ import pytest
 from tests.support.databases import TEST_DATABASE_URL
 from tests.support.processes import AppProcess
 from tests.support.repo_copy import copy_repository
+from tests.support.startup import shared_fixture
 
 pytestmark = [
     pytest.mark.slow,
@@ -85,7 +86,7 @@ def run(
     return result
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("a repository copy with a generated module", scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the repository with the gadget module generated into it."""
     root = copy_repository(tmp_path_factory.mktemp("e2e") / "repo")
@@ -99,7 +100,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the generated module's server", scope="module")
 def server(project: Path) -> Iterator[str]:
     """`upgrade`, `init`, then `run` on a free port of a fresh SQLite data folder."""
     env = clean_env(project / "data")

@@ -20,6 +20,7 @@ from tests.support.private_services import (
     private_redis_fixture,
 )
 from tests.support.processes import AppProcess
+from tests.support.startup import shared_fixture
 
 __all__ = ["private_postgres_fixture", "private_redis_fixture"]
 
@@ -35,7 +36,7 @@ def prepare_database(url: str) -> str:
     return url
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the app database on the private PostgreSQL cluster", scope="module")
 def app_database(private_postgres: PrivatePostgres) -> str:
     """A database on the private PostgreSQL cluster, with the schema and initial data.
 
@@ -48,7 +49,7 @@ def app_database(private_postgres: PrivatePostgres) -> str:
     return prepare_database(url)
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the SQLite app database", scope="module")
 def sqlite_app_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A SQLite database file with the schema and initial data (for tests whose fault is not
     in the database: they need no database server)."""

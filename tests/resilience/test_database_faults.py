@@ -41,6 +41,7 @@ from tests.support.databases import ONCE_PER_CI
 from tests.support.fault_stats import record_samples
 from tests.support.private_services import PrivatePostgres
 from tests.support.processes import AppProcess
+from tests.support.startup import shared_fixture
 
 pytestmark = [pytest.mark.fault, ONCE_PER_CI]
 
@@ -70,7 +71,7 @@ SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the app process on the private PostgreSQL cluster", scope="module")
 async def shared_app(
     app_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[AppProcess]:

@@ -43,6 +43,7 @@ from tests.support.private_services import (
     private_mariadb_fixture,  # noqa: F401  (the `private_mariadb` fixture)
 )
 from tests.support.processes import AppProcess
+from tests.support.startup import shared_fixture
 
 pytestmark = [pytest.mark.fault, ONCE_PER_CI]
 
@@ -55,7 +56,7 @@ KILL_ROUNDS = 3
 FROZEN_FOR = 10.0  # seconds mariadbd stays SIGSTOPped (docs/security-checklist.md F4's 10 s)
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the app database on the private MariaDB server", scope="module")
 def mariadb_database(private_mariadb: PrivateMariaDB) -> str:
     """A database on the private MariaDB server, with the schema and initial data."""
     return prepare_database(private_mariadb.create_database(DATABASE))
@@ -69,7 +70,7 @@ def mariadb(private_mariadb: PrivateMariaDB, mariadb_database: str) -> Iterator[
     ensure_running(private_mariadb)
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the app process on the private MariaDB server", scope="module")
 def mariadb_app(
     private_mariadb: PrivateMariaDB, mariadb_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppProcess]:

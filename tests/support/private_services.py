@@ -40,6 +40,7 @@ from typing import Literal, TypeVar
 import pytest
 import redis
 
+from tests.support.startup import shared_fixture
 from tests.support.tcp_proxy import free_port
 from tests.support.timing import scaled
 
@@ -454,7 +455,7 @@ def start_private_postgres() -> PrivatePostgres:
     return _launch(PrivatePostgres(bindir, _server_root("fa-pg-", user), user))
 
 
-@pytest.fixture(scope="module", name="private_postgres")
+@shared_fixture("a private PostgreSQL cluster", scope="module", name="private_postgres")
 def private_postgres_fixture() -> Iterator[PrivatePostgres]:
     """A private PostgreSQL cluster (`PrivatePostgres`) shared by the tests of one module.
 
@@ -674,7 +675,7 @@ def start_private_mariadb() -> PrivateMariaDB:
     return _launch(PrivateMariaDB(programs, _server_root("fa-my-", user), user))
 
 
-@pytest.fixture(scope="module", name="private_mariadb")
+@shared_fixture("a private MariaDB server", scope="module", name="private_mariadb")
 def private_mariadb_fixture() -> Iterator[PrivateMariaDB]:
     """A private MariaDB server (`PrivateMariaDB`) shared by the tests of one module.
 

@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.cache import Cache, create_cache
 from app.core.config import Settings
 from app.core.database import create_engine, create_sessionmaker, utcnow
-from app.core.errors import Duplicate, NotFound, ValidationFailed
-from app.core.responses import ErrorDetail
+from app.core.errors import Duplicate, NotFound, ValidationFailed, validation_details
 from app.core.security.passwords import PasswordHasher, generate_password
 from app.modules.system.auth import authz, sessions
 from app.modules.system.user import repository as user_repository
@@ -50,17 +49,9 @@ def validated_user(**fields: Any) -> UserCreate:
     try:
         return UserCreate(**fields)
     except ValidationError as exc:
-        raise ValidationFailed(
-            "Invalid user",
-            errors=[
-                ErrorDetail(
-                    field=".".join(str(part) for part in error["loc"]) or None,
-                    message=str(error["msg"]),
-                    type=str(error["type"]),
-                )
-                for error in exc.errors(include_input=False, include_url=False)
-            ],
-        ) from None
+        # In the API's words (no pattern, no pydantic wording, never the value).
+        details = validation_details(exc.errors(include_input=False, include_url=False))
+        raise ValidationFailed("Invalid user", errors=details) from None
 
 
 async def create_superuser(

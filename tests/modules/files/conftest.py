@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.modules.files.storage import LocalStorage
+from tests.support.startup import shared_fixture
 
 S3_CREDENTIALS = {"s3_access_key": "testing-key", "s3_secret_key": "testing-secret"}
 
@@ -51,7 +52,7 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
+@shared_fixture("moto's S3 server", scope="session")
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 server on a free local port (we cannot reach a real S3 here)."""
     from moto.server import ThreadedMotoServer

@@ -39,6 +39,7 @@ from app.core.cache import Cache
 from app.core.concurrency import check_version, versioned_flush
 from app.core.config import Settings
 from app.core.database import utcnow
+from app.core.errors import AppError
 from app.core.excel import csv_text
 from app.core.integrity import violated_fields
 from app.core.pagination import CursorPage, PageParams, fetch_page
@@ -224,11 +225,17 @@ async def _unique_fields() -> AsyncIterator[None]:
 # (`transfer.py`), so an imported user passes exactly the rules of one created by hand.
 
 
+def password_context(username: str | None, name: str | None, email: str | None) -> list[str]:
+    """The words a new user's password must not contain: username, name, email's local part."""
+    context = [word for word in (username, name) if word]
+    if email:
+        context.append(email.rpartition("@")[0])
+    return context
+
+
 def check_new_password(settings: Settings, data: UserCreate) -> None:
     """The password policy; the user's username, name and email are context words."""
-    context = [data.username, data.name]
-    if data.email:
-        context.append(data.email.rpartition("@")[0])
+    context = password_context(data.username, data.name, data.email)
     check_password(data.password, settings=settings, field="password", context=context)
 
 
@@ -242,6 +249,30 @@ async def ensure_assignable(db: AsyncSession, principal: Principal, data: UserCr
     if not _dept_in_scope(principal, data.dept_id):
         raise DeptOutOfScope()
     await _ensure_grantable(db, principal, grants, dept_id=data.dept_id, field="role_ids")
+
+
+async def placement_problems(
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    dept_id: int | None,
+    role_ids: Sequence[int],
+    dept_known: bool = True,
+) -> list[AppError]:
+    """Every reason of `ensure_assignable` (not just the first) the caller may not place a new
+    user in `dept_id` with `role_ids` (both known to exist). `dept_known=False`: the department
+    is not known yet (misnamed), so only what holds wherever it is is checked: the roles'
+    permissions and their fixed reach, not the department's scope."""
+    problems: list[AppError] = []
+    if dept_known and not _dept_in_scope(principal, dept_id):
+        problems.append(DeptOutOfScope())
+    grants = await role_service.role_grants(db, role_ids)
+    home = dept_id if dept_known else None
+    try:
+        await _ensure_grantable(db, principal, grants, dept_id=home, field="role_ids")
+    except (GrantNotHeld, ScopeNotHeld) as exc:
+        problems.append(exc)
+    return problems
 
 
 def new_user(

@@ -9,8 +9,9 @@ Import (docs/security-checklist.md §0 #13; ASVS 2.3.1, 2.3.3, 5.2.x): the file 
 through the rules of `POST /users`: the `UserCreate` schema, the password policy, a username
 and an email that exist neither in the database nor on another row of the file (any case),
 departments and roles that exist, a department inside the caller's data scope and roles the
-caller may grant there (`service.ensure_assignable`). Every problem of every row is reported
-as `{row, field, message}`, never with the cell's value.
+caller may grant there (`service.placement_problems`). Every problem of every row is reported
+in one pass, as `{row, field, message}`, never with the cell's value: a row with format errors
+is still checked on its well-formed cells (`import_check`).
 
 - A dry run (the default) writes nothing and answers the report.
 - A real import is all or nothing: any error writes nothing (422, the errors in the error
@@ -22,30 +23,27 @@ as `{row, field, message}`, never with the cell's value.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-from pydantic import ValidationError
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.access import Principal
 from app.core.config import Settings
 from app.core.database import utcnow
-from app.core.errors import AppError, ValidationFailed
-from app.core.excel import Column, ImportResult, RowError, read_xlsx, stream_xlsx, template_xlsx
+from app.core.errors import ValidationFailed
+from app.core.excel import Column, ImportResult, read_xlsx, stream_xlsx, template_xlsx
 from app.core.exports import read_ahead
 from app.core.responses import ErrorDetail
 from app.core.security.passwords import PasswordHasher
 from app.modules.system.operation_log.changes import record_change
+from app.modules.system.user import import_check, service
 from app.modules.system.user import repository as repo
-from app.modules.system.user import service
 from app.modules.system.user.models import User
 from app.modules.system.user.schemas import (
     ImportRowError,
@@ -92,8 +90,6 @@ IMPORT_COLUMNS = (
 TEMPLATE_NAME = "users-import-template.xlsx"
 MAX_REPORTED_ERRORS = 1000
 CREATE_CHUNK = 200
-# Errors of `service.ensure_assignable` name the API's fields; the file names them by code.
-_FILE_FIELD = {"dept_id": "dept_code", "role_ids": "role_codes", "position_ids": None}
 
 
 # --------------------------------------------------------------------------- export --
@@ -176,153 +172,6 @@ class ImportRejected(ValidationFailed):
         )
 
 
-@dataclass(slots=True)
-class _Lookups:
-    depts: dict[str, int]
-    roles: dict[str, int]
-    usernames: set[str]
-    emails: set[str]
-
-
-def _raw_codes(value: str | None) -> list[str]:
-    """The codes of a role_codes cell, split as `UserImportRow` splits them."""
-    return [code.strip() for code in re.split(r"[,;\n]", value or "") if code.strip()]
-
-
-async def _lookups(
-    db: AsyncSession,
-    rows: Sequence[UserImportRow],
-    rejected: Sequence[tuple[int, dict[str, str]]] = (),
-) -> _Lookups:
-    """What the database already holds of the codes, usernames and emails the file names,
-    also those of rows whose format is wrong (checked in the same pass)."""
-    raw = [cells for _, cells in rejected]
-    depts = {r.dept_code for r in rows if r.dept_code}
-    depts |= {cells["dept_code"] for cells in raw if cells.get("dept_code")}
-    roles = {c for r in rows for c in r.role_codes} | {
-        code for cells in raw for code in _raw_codes(cells.get("role_codes"))
-    }
-    usernames = [r.username for r in rows] + [c["username"] for c in raw if c.get("username")]
-    emails = [r.email for r in rows if r.email] + [c["email"] for c in raw if c.get("email")]
-    return _Lookups(
-        depts=await repo.dept_ids_by_code(db, depts),
-        roles=await repo.role_ids_by_code(db, roles),
-        usernames=await repo.taken_usernames(db, usernames),
-        emails=await repo.taken_emails(db, emails),
-    )
-
-
-def _error_fields(exc: AppError) -> list[tuple[str | None, str]]:
-    details = [d if isinstance(d, ErrorDetail) else ErrorDetail(**d) for d in exc.errors]
-    if not details:
-        return [(None, exc.message)]
-    return [(_FILE_FIELD.get(d.field or "", d.field), d.message) for d in details]
-
-
-class _Checker:
-    """Checks rows one by one, remembering what the file itself has used."""
-
-    def __init__(
-        self, db: AsyncSession, settings: Settings, principal: Principal, lookups: _Lookups
-    ) -> None:
-        self.db, self.settings, self.principal, self.lookups = db, settings, principal, lookups
-        self.usernames: dict[str, int] = {}
-        self.emails: dict[str, int] = {}
-        # (dept_id, role_ids) -> problems: placement depends on nothing else.
-        self.placements: dict[tuple[int | None, tuple[int, ...]], list[tuple[str | None, str]]] = {}
-
-    async def check(
-        self, number: int, row: UserImportRow
-    ) -> tuple[UserCreate | None, list[RowError]]:
-        problems: list[tuple[str | None, str]] = []
-        dept_id = None
-        if row.dept_code:
-            dept_id = self.lookups.depts.get(row.dept_code.lower())
-            if dept_id is None:
-                problems.append(("dept_code", "no such department"))
-        unknown = [c for c in row.role_codes if c.lower() not in self.lookups.roles]
-        if unknown:  # by position: a misplaced password must not be echoed as a "code"
-            places = [str(i) for i, c in enumerate(row.role_codes, 1) if c in unknown]
-            problems.append(("role_codes", f"no such role (code #{', #'.join(places)})"))
-        role_ids = sorted(
-            {self.lookups.roles[c.lower()] for c in row.role_codes if c not in unknown}
-        )
-        try:
-            data = UserCreate(
-                **row.model_dump(exclude={"dept_code", "role_codes"}),
-                dept_id=dept_id,
-                role_ids=role_ids,
-            )
-        except ValidationError as exc:  # a rule of UserCreate that the row model lacks
-            for error in exc.errors(include_input=False, include_url=False):
-                name = str(error["loc"][0]) if error["loc"] else None
-                problems.append((_FILE_FIELD.get(name or "", name), str(error["msg"])))
-            # ...and the rest of the row's problems in the same pass.
-            problems.extend(self._duplicates(number, row.username, row.email))
-            return None, [RowError(number, f, m) for f, m in problems]
-        try:
-            service.check_new_password(self.settings, data)
-        except AppError as exc:
-            problems.extend(_error_fields(exc))
-        problems.extend(self._duplicates(number, data.username, data.email))
-        if not (unknown or (row.dept_code and dept_id is None)):
-            problems.extend(await self._placement(data))
-        return (None if problems else data), [RowError(number, f, m) for f, m in problems]
-
-    def check_rejected(
-        self, number: int, cells: dict[str, str], failed: set[str]
-    ) -> list[RowError]:
-        """The lookups of a row whose format is wrong, on the cells that are well formed: an
-        unknown department or role and a duplicate username or email are reported with its
-        format errors, in one pass."""
-        problems: list[tuple[str | None, str]] = []
-        code = cells.get("dept_code")
-        if code and "dept_code" not in failed and code.lower() not in self.lookups.depts:
-            problems.append(("dept_code", "no such department"))
-        if "role_codes" not in failed:
-            codes = _raw_codes(cells.get("role_codes"))
-            places = [str(i) for i, c in enumerate(codes, 1) if c.lower() not in self.lookups.roles]
-            if places:
-                problems.append(("role_codes", f"no such role (code #{', #'.join(places)})"))
-        problems.extend(
-            self._duplicates(
-                number,
-                None if "username" in failed else cells.get("username"),
-                None if "email" in failed else cells.get("email"),
-            )
-        )
-        return [RowError(number, f, m) for f, m in problems]
-
-    def _duplicates(
-        self, number: int, username: str | None, email: str | None
-    ) -> list[tuple[str | None, str]]:
-        problems: list[tuple[str | None, str]] = []
-        for field_name, value, taken, seen in (
-            ("username", username, self.lookups.usernames, self.usernames),
-            ("email", email, self.lookups.emails, self.emails),
-        ):
-            if not value:
-                continue
-            key = value.lower()
-            if key in taken:
-                problems.append((field_name, "already exists"))
-            elif key in seen:
-                problems.append((field_name, f"same as row {seen[key]}"))
-            else:
-                seen[key] = number
-        return problems
-
-    async def _placement(self, data: UserCreate) -> list[tuple[str | None, str]]:
-        key = (data.dept_id, tuple(data.role_ids))
-        if key not in self.placements:
-            try:
-                await service.ensure_assignable(self.db, self.principal, data)
-                self.placements[key] = []
-            except AppError as exc:
-                self.placements[key] = _error_fields(exc)
-        return self.placements[key]
-
-
 async def _create(
     db: AsyncSession,
     hasher: PasswordHasher,
@@ -397,27 +246,18 @@ async def import_users(
         SpreadsheetTooLarge, SpreadsheetRejected: 413 / 422 from reading the file.
     """
     parsed = await parse(data, settings)
-    lookups = await _lookups(db, [r.data for r in parsed.rows], parsed.rejected)
-    checker = _Checker(db, settings, principal, lookups)
+    rows = import_check.candidates(parsed)
+    lookups = await import_check.lookups(db, rows)
+    checker = import_check.Checker(db, settings, principal, lookups)
     errors = list(parsed.errors)
-    failed: dict[int, set[str]] = {}
-    for error in parsed.errors:
-        failed.setdefault(error.row, set()).add(error.field or "")
-    # Every row in file order, well formed or not, so "same as row N" names the first one.
-    ordered: list[tuple[int, UserImportRow | dict[str, str]]] = sorted(
-        [(r.row, r.data) for r in parsed.rows] + list(parsed.rejected), key=lambda item: item[0]
-    )
     valid: list[UserCreate] = []
-    for index, (number, row) in enumerate(ordered, 1):
-        if isinstance(row, dict):
-            errors.extend(checker.check_rejected(number, row, failed.get(number, set())))
-        else:
-            user, problems = await checker.check(number, row)
-            errors.extend(problems)
-            if user is not None:
-                valid.append(user)
+    for index, row in enumerate(rows, 1):
+        user, problems = await checker.check(row)
+        errors.extend(problems)
+        if user is not None:
+            valid.append(user)
         if progress:
-            progress("checked", index, len(ordered))
+            progress("checked", index, len(rows))
     errors.sort(key=lambda e: e.row)
     report = UserImportReport(
         dry_run=dry_run,

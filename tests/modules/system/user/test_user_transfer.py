@@ -305,6 +305,70 @@ async def test_a_dry_run_reports_format_and_lookup_errors_of_a_row_in_one_pass(
     assert messages[(5, "email")] == "already exists"
 
 
+async def test_one_pass_reports_policy_and_assignability_with_format_errors(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """Issue 14 item 8: the password policy and what the caller may assign (department in
+    scope, roles they may grant) used to wait for a row whose format was valid, and only the
+    first assignability problem was named; now one dry run names every problem of every row,
+    and the real import refuses exactly what the dry run reported."""
+
+    async def build(db: AsyncSession) -> int:
+        a = await create_dept(db, code="dept-a")
+        await create_dept(db, code="dept-b")
+        await create_role(db, code="viewer", permissions=[USER_LIST], data_scope="self")
+        await create_role(db, code="deleter", permissions=[USER_DELETE], data_scope="self")
+        await create_role(db, code="wide", permissions=[USER_LIST], data_scope="all")
+        return a.id
+
+    dept_a = await seed(app, build)
+    _, headers = await signed_in(app, [USER_IMPORT, USER_LIST], data_scope="dept", dept_id=dept_a)
+    rows = [
+        row("okay", dept_code="dept-a", role_codes="viewer"),  # 2
+        row("a b", dept_code="dept-a", password="qz9"),  # 3: format + policy
+        row("four", phone="call me", dept_code="dept-b", role_codes="deleter"),  # 4
+        row("five", status="paused", role_codes="wide"),  # 5: no department, wide role
+        row("weakling", email="bad", dept_code="dept-a", password="weakling-mosaic-91"),  # 6
+        row("seven", name="x" * 200, dept_code="nowhere", role_codes="deleter"),  # 7
+        row("eight", dept_code="dept-a", role_codes="viewer; bad code!; nobody"),  # 8
+        row("nine", dept_code="dept-b", role_codes="deleter", password="short"),  # 9
+    ]
+    before = await user_count(app)
+    response = await upload(client, headers, xlsx(*rows))
+    assert response.status_code == 200, response.text
+    report = response.json()["data"]
+    assert (report["total"], report["valid"], report["invalid"]) == (8, 1, 7)
+    errors = [(e["row"], e["field"], e["message"]) for e in report["errors"]]
+    scope, grant = "outside your data scope", "includes permissions you do not hold"
+    policy = {(r, m) for r, f, m in errors if f == "password"}
+    assert {(r, f) for r, f, _ in errors} == {
+        (3, "username"), (3, "password"),
+        (4, "phone"), (4, "dept_code"), (4, "role_codes"),
+        (5, "status"), (5, "dept_code"), (5, "role_codes"),
+        (6, "email"), (6, "password"),
+        (7, "name"), (7, "dept_code"), (7, "role_codes"),
+        (8, "role_codes"),
+        (9, "password"), (9, "dept_code"), (9, "role_codes"),
+    }, errors  # fmt: skip
+    assert {(4, "dept_code", scope), (4, "role_codes", grant)} <= set(errors)
+    assert {(5, "dept_code", scope), (7, "dept_code", "no such department")} <= set(errors)
+    assert (5, "role_codes", "reaches data outside your own data scope") in errors
+    assert {(7, "role_codes", grant), (9, "dept_code", scope), (9, "role_codes", grant)} <= set(
+        errors
+    )
+    assert (8, "role_codes", "no such role (code #3)") in errors  # besides its format error
+    assert len([e for e in errors if e[:2] == (8, "role_codes")]) == 2
+    assert any(r == 3 and "at least" in m for r, m in policy)
+    assert any(r == 6 and "user name" in m for r, m in policy)
+    assert any(r == 9 and "at least" in m for r, m in policy)
+
+    refused = await upload(client, headers, xlsx(*rows), dry_run=False)
+    assert refused.status_code == 422, refused.text
+    real = [(e["location"], e["field"], e["message"]) for e in refused.json()["errors"]]
+    assert real == [(f"row {r}", f, m) for r, f, m in errors]
+    assert await user_count(app) == before
+
+
 async def test_an_import_creates_every_user_with_the_rules_of_create(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:

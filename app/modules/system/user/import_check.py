@@ -27,11 +27,12 @@ from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.excel import ImportResult, RowError
 from app.core.responses import ErrorDetail
+from app.core.schemas import Code
 from app.core.security.passwords import check_password
 from app.core.validation import human_message
 from app.modules.system.user import repository as repo
 from app.modules.system.user import service
-from app.modules.system.user.schemas import Code, UserCreate, UserImportRow
+from app.modules.system.user.schemas import UserCreate, UserImportRow
 
 # Errors of the service name the API's fields; the file names them by code.
 _FILE_FIELD = {"dept_id": "dept_code", "role_ids": "role_codes", "position_ids": None}

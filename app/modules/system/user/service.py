@@ -266,7 +266,7 @@ async def placement_problems(
     problems: list[AppError] = []
     if dept_known and not _dept_in_scope(principal, dept_id):
         problems.append(DeptOutOfScope())
-    grants = await role_service.role_grants(db, role_ids)
+    grants = await role_repo.grants(db, role_ids)
     home = dept_id if dept_known else None
     try:
         await _ensure_grantable(db, principal, grants, dept_id=home, field="role_ids")

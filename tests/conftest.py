@@ -33,6 +33,7 @@ from app.modules.system.operation_log.recorder import writer_for as operation_lo
 from tests.support.databases import TEST_REDIS_URL, temporary_database
 from tests.support.probe import ProbeBase, Widget, create_probe_app
 from tests.support.startup import shared_fixture
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 # docs/security-checklist.md §0 #5 (ASVS 15.3.1): no response anywhere carries these keys. Checked
 # on every
@@ -126,7 +127,9 @@ def settings(database_url: str) -> Settings:
 @shared_fixture("the app (its lifespan: database and cache)", scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with LifespanManager(
+        application, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         yield application
         await application.state.cache.delete_pattern("*")
 
@@ -179,7 +182,9 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @shared_fixture("the probe app", scope="module")
 async def probe_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_probe_app(settings)
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         async with app.state.engine.begin() as connection:
             await connection.run_sync(ProbeBase.metadata.create_all)
         yield app

@@ -9,6 +9,7 @@ from asgi_lifespan import LifespanManager
 
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 ASSET = re.compile(r'(?:src|href)="([^"]+)"')
 
@@ -48,7 +49,7 @@ async def test_openapi_schema_lists_the_routes(client: httpx.AsyncClient) -> Non
 async def test_docs_are_hidden_in_production_unless_enabled(database_url: str) -> None:
     strong = "Zq8-wP2xL5nV9cB1mK7jH3gF6dS4aT0yR_uE"
     hidden = create_app(make_settings(database_url, secret_key=strong, app_env="prod"))
-    async with LifespanManager(hidden, startup_timeout=30):
+    async with LifespanManager(hidden, startup_timeout=LIFESPAN_TIMEOUT):
         transport = httpx.ASGITransport(app=hidden)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             for path in ("/api/v1/docs", "/api/v1/redoc", "/api/v1/openapi.json"):

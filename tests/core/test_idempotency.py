@@ -43,6 +43,7 @@ from tests.support.databases import ONCE_PER_CI, TEST_REDIS_URL
 from tests.support.identity import holder_headers, superuser_headers
 from tests.support.startup import shared_fixture
 from tests.support.tcp_proxy import free_port
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 EXAMPLES = "/api/v1/examples"
 IMPORT = "/api/v1/system/users/import"
@@ -126,7 +127,9 @@ def fresh_gate() -> Iterator[Gate]:
 async def _start(settings: Settings) -> tuple[FastAPI, LifespanManager]:
     application = create_app(settings)
     application.include_router(router)
-    manager = LifespanManager(application)
+    manager = LifespanManager(
+        application, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    )
     await manager.__aenter__()
     return application, manager
 

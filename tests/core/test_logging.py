@@ -12,6 +12,7 @@ from asgi_lifespan import LifespanManager
 from app.core.logging import MASK, mask_secrets
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 
 def test_mask_secrets_masks_by_key_name_at_any_depth() -> None:
@@ -39,7 +40,9 @@ async def test_json_access_line_has_request_id_status_and_latency(
     database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = create_app(make_settings(database_url, log_format="json", log_level="INFO"))
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             capsys.readouterr()

@@ -13,6 +13,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.support.startup import shared_fixture
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 
 async def test_api_responses_carry_security_headers(client: httpx.AsyncClient) -> None:
@@ -42,7 +43,9 @@ async def cors_app(database_url: str) -> AsyncIterator[FastAPI]:
         client = request.client.host if request.client else None
         return {"code": 200, "message": "OK", "data": {"ip": client, "scheme": request.url.scheme}}
 
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         yield app
 
 

@@ -31,6 +31,7 @@ from tests.conftest import check_envelope
 from tests.support.probe import ProbeBase, Widget, WidgetRead, create_probe_app
 from tests.support.queries import counting
 from tests.support.startup import shared_fixture
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 
 async def _seed(probe: httpx.AsyncClient, names: list[str]) -> None:
@@ -133,7 +134,9 @@ async def list_paged(
 async def paged_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_probe_app(settings)
     app.include_router(paged_router)
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         async with app.state.engine.begin() as connection:
             await connection.run_sync(ProbeBase.metadata.create_all)
         yield app

@@ -18,6 +18,7 @@ from app.core.responses import Envelope, ok
 from app.main import create_app
 from tests.conftest import _check_response, make_settings
 from tests.support.identity import auth_headers, create_user
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 
 def _client(app: FastAPI, ip: str = "192.0.2.10") -> httpx.AsyncClient:
@@ -48,7 +49,9 @@ async def _limited_app(settings: Settings, **overrides: object) -> FastAPI:
 @pytest.fixture
 async def limited(settings: Settings) -> AsyncIterator[FastAPI]:
     app = await _limited_app(settings, rate_limit_per_ip="5/minute", rate_limit_per_user="3/minute")
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         yield app
         await app.state.cache.delete_pattern("rl:*")
 
@@ -95,7 +98,12 @@ async def test_limits_are_shared_between_instances(settings: Settings) -> None:
     to_next_hour = 3600 - time.time() % 3600
     if to_next_hour < 10:
         await asyncio.sleep(to_next_hour + 0.5)
-    async with LifespanManager(first), LifespanManager(second):
+    async with (
+        LifespanManager(first, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT),
+        LifespanManager(
+            second, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+        ),
+    ):
         async with _client(first, "192.0.2.30") as a, _client(second, "192.0.2.30") as b:
             statuses = [
                 (await client.get("/api/v1/auth/captcha")).status_code for client in (a, b, a, b, a)
@@ -107,7 +115,9 @@ async def test_limits_are_shared_between_instances(settings: Settings) -> None:
 async def test_demo_mode_refuses_changes_but_not_sign_in(settings: Settings, app: FastAPI) -> None:
     """(`app` is requested so the shared tables are emptied after this test.)"""
     demo = create_app(make_settings(settings.database_url, demo_mode=True))
-    async with LifespanManager(demo):
+    async with LifespanManager(
+        demo, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         async with demo.state.sessionmaker() as db, db.begin():
             admin = await create_user(db, username="demo-root", is_superuser=True)
         headers = await auth_headers(demo, admin)

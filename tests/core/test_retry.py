@@ -31,6 +31,7 @@ from app.modules.system.operation_log.recorder import writer_for as operation_lo
 from app.modules.system.param.models import Param
 from tests.conftest import make_settings
 from tests.support.startup import shared_fixture
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 CONFLICT = "/__test/conflict"
 ATTEMPTS = 3  # DB_RETRY_ATTEMPTS' default
@@ -39,7 +40,9 @@ ATTEMPTS = 3  # DB_RETRY_ATTEMPTS' default
 @shared_fixture("the retrying app", scope="module")
 async def retry_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(make_settings(settings.database_url, enable_test_routes=True))
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         yield app
 
 
@@ -48,7 +51,9 @@ async def single_attempt_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(
         make_settings(settings.database_url, enable_test_routes=True, db_retry_attempts=1)
     )
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         yield app
 
 
@@ -146,7 +151,9 @@ async def test_a_retried_request_counts_once_against_rate_limits(
     limited = create_app(
         make_settings(settings.database_url, enable_test_routes=True, rate_limit_enabled=True)
     )
-    async with LifespanManager(limited):
+    async with LifespanManager(
+        limited, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         async for client in _client(limited):
             tag = new_tag()
             response = await conflict(client, tag, fail=2)

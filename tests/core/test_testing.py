@@ -17,6 +17,7 @@ from app.core.testing import MAX_SLOW_MS
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.support.startup import shared_fixture
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 STRONG = "kP3-vZ8qL1xN7wR2tY5uB9mC4dF6gH0jS_eA"
 
@@ -34,7 +35,9 @@ async def test_test_routes_are_absent_by_default(client: httpx.AsyncClient) -> N
 @shared_fixture("the app with test routes", scope="module")
 async def test_routes_app(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(make_settings(settings.database_url, enable_test_routes=True))
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         yield app
 
 

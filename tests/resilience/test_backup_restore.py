@@ -49,6 +49,7 @@ from tests.resilience.seeding import (
 )
 from tests.support import fault_stats
 from tests.support.databases import server_url, temporary_database
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 pytestmark = [pytest.mark.fault]
 
@@ -218,7 +219,11 @@ class _Client:
         )
 
     async def __aenter__(self) -> _Client:
-        await self._stack.enter_async_context(LifespanManager(self.app))
+        await self._stack.enter_async_context(
+            LifespanManager(
+                self.app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+            )
+        )
         await self._stack.enter_async_context(self._http)
         await self.sign_in()
         return self

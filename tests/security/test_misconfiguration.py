@@ -15,6 +15,7 @@ from asgi_lifespan import LifespanManager
 from app.core.middleware import MAX_BODY_BYTES
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 STRONG_SECRET = "Zq8-wP2xL5nV9cB1mK7jH3gF6dS4aT0yR_uE"
 
@@ -80,7 +81,7 @@ async def test_production_app_is_closed(database_url: str) -> None:
     assert production.debug is False
     assert production.openapi_url is None
     assert not [r for r in production.routes if getattr(r, "path", "").startswith("/__test")]
-    async with LifespanManager(production, startup_timeout=30):
+    async with LifespanManager(production, startup_timeout=LIFESPAN_TIMEOUT):
         transport = httpx.ASGITransport(app=production)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             for path in ("/api/v1/docs", "/api/v1/redoc", "/api/v1/openapi.json", "/docs"):

@@ -18,12 +18,15 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.support.processes import AppProcess, settings_env
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 
 @asynccontextmanager
 async def second_instance(settings: Settings, **overrides: object) -> AsyncIterator[FastAPI]:
     other = create_app(make_settings(settings.database_url, **overrides))
-    async with LifespanManager(other):
+    async with LifespanManager(
+        other, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         yield other
 
 

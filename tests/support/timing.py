@@ -32,3 +32,9 @@ SLOWDOWN = _measure()
 def scaled(seconds: float) -> float:
     """`seconds` on an idle machine, stretched for this one."""
     return seconds * SLOWDOWN
+
+
+# asgi_lifespan's own limits are 5 s for the startup and the shutdown: under load the shared
+# app's startup (migrations checked, cache and pools opened) took longer and every test using
+# it errored. Every `LifespanManager` of the suite uses this instead.
+LIFESPAN_TIMEOUT = scaled(30)

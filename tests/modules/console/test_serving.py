@@ -16,6 +16,7 @@ from app.console import DIST_DIR
 from app.main import create_app
 from app.modules.console.router import BUILD_HINT, CSP
 from tests.conftest import make_settings
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 INDEX = (DIST_DIR / "index.html").read_text(encoding="utf-8")
 ASSETS = re.findall(r'(?:src|href)="/console/(assets/[^"]+)"', INDEX)
@@ -114,7 +115,9 @@ async def unbuilt_app(
 ) -> AsyncIterator[FastAPI]:
     monkeypatch.setenv("CONSOLE_DIST_DIR", str(tmp_path / "no-build"))
     application = create_app(make_settings(database_url))
-    async with LifespanManager(application):
+    async with LifespanManager(
+        application, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         yield application
 
 

@@ -28,6 +28,7 @@ from tests.conftest import check_envelope, make_settings
 from tests.modules.files.conftest import free_port
 from tests.modules.files.helpers import URL, png, stored_files, upload_ok
 from tests.support.identity import auth_headers, create_role, create_user
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 
 @asynccontextmanager
@@ -39,7 +40,9 @@ async def host(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncCl
         await response.aread()
         check_envelope(response)
 
-    async with LifespanManager(application):
+    async with LifespanManager(
+        application, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
         async with httpx.AsyncClient(
             transport=transport,

@@ -25,6 +25,7 @@ from tests.conftest import make_settings
 from tests.support.databases import TEST_REDIS_URL
 from tests.support.private_services import PrivateRedis, private_redis_fixture  # noqa: F401
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 BUDGET_SECONDS = 3.0
 
@@ -70,7 +71,9 @@ async def outage(
     default_port = {"postgresql": 5432, "mysql": 3306}.get(target.get_backend_name(), 6379)
     proxy = await TcpProxy(target.host or "127.0.0.1", target.port or default_port).start()
     app = await _proxied_app(settings, proxy, which)
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=10) as http:
             yield proxy, http
@@ -126,7 +129,9 @@ async def test_real_redis_stopped_answers_503_and_recovers_after_restart(
     app = create_app(
         make_settings(settings.database_url, redis_url=f"redis://127.0.0.1:{private_redis.port}/0")
     )
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=10) as http:
             assert (await http.get("/api/v1/health/ready")).status_code == 200

@@ -23,6 +23,7 @@ from tests.conftest import make_settings
 from tests.support.identity import DEFAULT_PASSWORD, auth_headers, create_role, create_user
 from tests.support.probe import create_probe_app
 from tests.support.queries import counting, settle
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 SECRET_PASSWORD = "tangerine velvet otter 77"
 
@@ -214,7 +215,9 @@ async def test_recording_adds_no_query_to_the_request_and_flushes_on_shutdown(
         settings.database_url, audit_flush_interval=60, redis_url=settings.redis_url
     )
     app = create_probe_app(quiet)
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             with counting(app) as statements:

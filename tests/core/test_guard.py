@@ -23,19 +23,23 @@ from app.core.modules import ModuleSpec
 from app.modules.system import module as system_module
 from tests.conftest import make_settings
 from tests.support.probe import create_probe_app
+from tests.support.startup import shared_fixture
+from tests.support.timing import LIFESPAN_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARDED = "/__test/guarded"  # require("system:user:list"), tests/support/probe.py
 
 
-@pytest.fixture(scope="module")
+@shared_fixture("the guarded probe app", scope="module")
 async def guarded_app(settings: Settings) -> AsyncIterator[FastAPI]:
     """The probe app (its `/__test/guarded` route) without a scheduler: a Taskiq worker
     stopped within a second of starting hangs its shutdown (see tests/core/test_metrics.py)."""
     app = create_probe_app(
         make_settings(settings.database_url, scheduler_enabled=False, scheduler_worker=False)
     )
-    async with LifespanManager(app):
+    async with LifespanManager(
+        app, startup_timeout=LIFESPAN_TIMEOUT, shutdown_timeout=LIFESPAN_TIMEOUT
+    ):
         yield app
 
 

@@ -10,6 +10,7 @@ that the failed start was not tried (and waited for) again. No timing is asserte
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,8 +101,13 @@ def test_still_fine(): pass
 
 
 def test_a_failed_shared_start_fails_its_dependants_at_once_naming_the_reason(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The inner run imports `tests.support.startup` from this checkout, whatever the caller's
+    # PYTHONPATH (CI sets none; the inner run's rootdir is a scratch folder).
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(BASE_DIR), os.environ.get("PYTHONPATH")]))
+    )
     pytester.makeini(INI)
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_one=FIRST, test_two=SECOND)

@@ -33,6 +33,9 @@ import psutil
 SCOPED_SQL = """SELECT u.id, u.username, u.name, u.email, u.phone, u.status, u.dept_id,
  u.is_superuser, u.created_at, u.updated_at FROM sys_user u JOIN sys_dept d ON d.id = u.dept_id
  WHERE d.path LIKE '{pattern}' ORDER BY u.created_at DESC, u.id DESC LIMIT 20"""
+UNSCOPED_SQL = """SELECT u.id, u.username, u.name, u.email, u.phone, u.status, u.dept_id,
+ u.is_superuser, u.created_at, u.updated_at FROM sys_user u
+ ORDER BY u.created_at DESC, u.id DESC LIMIT 20"""
 
 
 def worker_cpu(before: dict[int, float], after: dict[int, float], master: int) -> list[float]:
@@ -79,6 +82,11 @@ def run_pairs(
         **{f"app_{k}": med("app", k) for k in ("rps", "p50_ms", "p99_ms", "single_p50_ms")},
         **{f"base_{k}": med("baseline", k) for k in ("rps", "p50_ms", "p99_ms", "single_p50_ms")},
         "app_single_p99_ms": med("app", "single_p99_ms"),
+        **{
+            f"{side}_{k}": med(full, k)
+            for side, full in (("app", "app"), ("base", "baseline"))
+            for k in ("server_cpu_ms_per_req", "postgres_cpu_ms_per_req", "machine_busy")
+        },
         "base_single_p99_ms": med("baseline", "single_p99_ms"),
         "errors": sum(r["app"]["errors"] + r["baseline"]["errors"] for r in rows),
         "app_workers_cpu_s": rows[-1]["app"].get("workers_cpu_s", []),

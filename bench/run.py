@@ -560,10 +560,12 @@ def measure(
     pg = [p for p in db_pids if psutil.Process(p).name() == "postgres"]
     rd = [p for p in db_pids if p not in pg]
     before = (cpu_snapshot(server_pids), cpu_snapshot(pg), cpu_snapshot(rd))
+    machine_before = psutil.cpu_times()
     if "PREFIX" in env:
         env["PREFIX"] = f"{sc.env['PREFIX']}{phase}c"
     loaded = run_wrk(url, script, env, args.connections, args.wrk_threads, args.duration)
     after = (cpu_snapshot(server_pids), cpu_snapshot(pg), cpu_snapshot(rd))
+    machine_after = psutil.cpu_times()
     if "PREFIX" in env:
         env["PREFIX"] = f"{sc.env['PREFIX']}{phase}s"
     single = run_wrk(url, script, env, 1, 1, args.single_duration)
@@ -574,6 +576,13 @@ def measure(
 
     return {
         "workers_cpu_s": worker_cpu(before[0], after[0], server_pids[0]),
+        # Share of all cores busy during the loaded run (every process: wrk, servers, databases).
+        "machine_busy": round(
+            1
+            - (machine_after.idle - machine_before.idle)
+            / max(sum(machine_after) - sum(machine_before), 1e-9),
+            3,
+        ),
         "scenario": sc.name,
         "request": f"{sc.method} {sc.path}",
         "server": sc.target,
@@ -1018,7 +1027,7 @@ def measure_ceiling(
     base_url: str,
 ) -> dict[str, Any]:
     """What bounds the baseline: the server's own rate (`/static`) and the database's."""
-    from bench.pairs import SCOPED_SQL, pgbench_tps, sqlite_qps
+    from bench.pairs import SCOPED_SQL, UNSCOPED_SQL, pgbench_tps, sqlite_qps
 
     sql = SCOPED_SQL.format(pattern=seeded.scoped_dept_path + "%")
     out: dict[str, Any] = {"connections": args.connections}
@@ -1047,6 +1056,9 @@ def measure_ceiling(
     else:
         out["database"] = f"pgbench -M prepared -c {args.connections}"
         out["database_qps"] = pgbench_tps(db_name, sql, args.connections, int(args.duration), tmp)
+        out["database_qps_unscoped"] = pgbench_tps(
+            db_name, UNSCOPED_SQL, args.connections, int(args.duration), tmp
+        )
     log(f"ceiling: {out}")
     return out
 
@@ -1225,8 +1237,10 @@ def pairs_lines(report: dict[str, Any]) -> list[str]:
             "",
             "| scenario | app req/s | baseline req/s | ratio median (min-max) | ratios per pair | "
             "app p50 / p99 ms @32 | baseline p50 / p99 ms @32 | app p50 / p99 ms @1 | "
-            "baseline p50 / p99 ms @1 | app CPU s per worker | errors |",
-            "|---|---:|---:|---|---|---|---|---|---|---|---:|",
+            "baseline p50 / p99 ms @1 | server CPU ms/req app / baseline | "
+            "PG CPU ms/req app / baseline | machine busy app / baseline | "
+            "app CPU s per worker | errors |",
+            "|---|---:|---:|---|---|---|---|---|---|---|---|---|---|---:|",
         ]
         for p in report["pairs"]:
             per = ", ".join(f"{r['ratio']:.2f}" for r in p["pairs"])
@@ -1238,6 +1252,10 @@ def pairs_lines(report: dict[str, Any]) -> list[str]:
                 f"{p['base_p50_ms']:.1f} / {p['base_p99_ms']:.1f} | "
                 f"{p['app_single_p50_ms']:.1f} / {p['app_single_p99_ms']:.1f} | "
                 f"{p['base_single_p50_ms']:.1f} / {p['base_single_p99_ms']:.1f} | "
+                f"{p['app_server_cpu_ms_per_req']:.2f} / {p['base_server_cpu_ms_per_req']:.2f} | "
+                f"{p['app_postgres_cpu_ms_per_req']:.2f} / "
+                f"{p['base_postgres_cpu_ms_per_req']:.2f} | "
+                f"{p['app_machine_busy']:.0%} / {p['base_machine_busy']:.0%} | "
                 f"{p['app_workers_cpu_s']} | {p['errors']} |"
             )
     c = report.get("ceiling")
@@ -1247,7 +1265,13 @@ def pairs_lines(report: dict[str, Any]) -> list[str]:
             f"Ceiling at {c['connections']} connections: baseline `/users` "
             f"{c.get('baseline_rps', 0):,.0f} req/s; the same server's `/static` (fixed body, "
             f"no token, no database) {c['static_rps']:,.0f} req/s; the database alone "
-            f"({c['database']}) {c['database_qps']:,.0f} queries/s of the baseline's query.",
+            f"({c['database']}) {c['database_qps']:,.0f} queries/s of the baseline's query"
+            + (
+                f", {c['database_qps_unscoped']:,.0f} of the same without the scope filter"
+                " (the superuser's 20 newest users)."
+                if "database_qps_unscoped" in c
+                else "."
+            ),
         ]
     prof = report.get("profile")
     if prof:

@@ -5,6 +5,8 @@ with the app's own `TokenService` (same key derivation, same checks) and reads t
 rows the data-scoped user sees (`dept_and_children` of BENCH_DEPT_PATH) with raw asyncpg
 (or aiosqlite in the lite shape), answering orjson. No session lookup, no permission check, no
 count, no ORM, no middleware: the ratio app / baseline shows what the framework layers cost.
+`/static` answers a fixed body without the token or the database: the rate of the server
+itself (uvicorn + Starlette on this machine), the ceiling above the baseline.
 
 Run by `bench/run.py`:
     BENCH_DSN=postgresql://... BENCH_DEPT_PATH=/1/2/ SECRET_KEY=... \
@@ -102,4 +104,11 @@ async def users(request: Request) -> Response:
     return Response(orjson.dumps(body, default=_json), media_type="application/json")
 
 
-app = Starlette(routes=[Route("/users", users)], lifespan=lifespan)
+STATIC = orjson.dumps({"code": 200, "message": "OK", "data": {"status": "ok"}})
+
+
+async def static(_request: Request) -> Response:
+    return Response(STATIC, media_type="application/json")
+
+
+app = Starlette(routes=[Route("/users", users), Route("/static", static)], lifespan=lifespan)

@@ -55,7 +55,7 @@ RESULTS = BENCH / "results"
 sys.path.insert(0, str(ROOT))
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PASSWORD = "Quartz7Nimbus4Harbor9Lantern"  # URL-safe: sent as a form field by login.lua
 ADMIN_PASSWORD = "Copper5Meadow8Violet3Anchor"
 DIVISIONS = 10
@@ -560,17 +560,29 @@ def measure(
     pg = [p for p in db_pids if psutil.Process(p).name() == "postgres"]
     rd = [p for p in db_pids if p not in pg]
     before = (cpu_snapshot(server_pids), cpu_snapshot(pg), cpu_snapshot(rd))
+    machine_before = psutil.cpu_times()
     if "PREFIX" in env:
         env["PREFIX"] = f"{sc.env['PREFIX']}{phase}c"
     loaded = run_wrk(url, script, env, args.connections, args.wrk_threads, args.duration)
     after = (cpu_snapshot(server_pids), cpu_snapshot(pg), cpu_snapshot(rd))
+    machine_after = psutil.cpu_times()
     if "PREFIX" in env:
         env["PREFIX"] = f"{sc.env['PREFIX']}{phase}s"
     single = run_wrk(url, script, env, 1, 1, args.single_duration)
     wall = loaded["duration_us"] / 1e6
     n = max(loaded["requests"], 1)
     app_cpu, pg_cpu, redis_cpu = (cpu_used(b, a) for b, a in zip(before, after, strict=True))
+    from bench.pairs import worker_cpu
+
     return {
+        "workers_cpu_s": worker_cpu(before[0], after[0], server_pids[0]),
+        # Share of all cores busy during the loaded run (every process: wrk, servers, databases).
+        "machine_busy": round(
+            1
+            - (machine_after.idle - machine_before.idle)
+            / max(sum(machine_after) - sum(machine_before), 1e-9),
+            3,
+        ),
         "scenario": sc.name,
         "request": f"{sc.method} {sc.path}",
         "server": sc.target,
@@ -615,6 +627,19 @@ def main() -> int:
         help="skip the second app start with AUDIT_ENABLED=false",
     )
     parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="measure me, both users pages and health as N alternating app/baseline pairs, "
+        "plus the ceiling (static route, the database's own rate); other scenarios once",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="profile N sequential superuser users-page requests in-process (pyinstrument)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -624,6 +649,9 @@ def main() -> int:
         args.workers = 1  # no Redis: one process (the app refuses more)
 
     run_id = datetime.now(UTC).strftime("%H%M%S") + secrets.token_hex(3)
+    stem = f"{datetime.now(UTC):%Y-%m-%d}-{args.shape}"
+    if args.pairs:
+        stem += f"-w{args.workers}-pairs-{datetime.now(UTC):%H%M}"
     tmp = Path(tempfile.mkdtemp(prefix=f"fastapiadmin-bench-{run_id}-"))
     db_name = f"bench_{run_id}"
     prefix = f"bench{run_id}:"
@@ -774,6 +802,15 @@ def main() -> int:
                 note=f"data-scoped user (dept_and_children, {scoped_total} rows)",
             ),
             Scenario(
+                "users list (superuser)",
+                "GET",
+                SUPERUSER_PAGE,
+                "get",
+                admin,
+                note=f"superuser, the console's query, all {seeded.users:,} users",
+            ),
+            Scenario("health", "GET", "/api/v1/health/live", "get", note="no token"),
+            Scenario(
                 "user read",
                 "GET",
                 f"/api/v1/system/users/{seeded.in_scope_user_id}",
@@ -844,6 +881,28 @@ def main() -> int:
             scenarios = [s for s in scenarios if s.name in only or s.name == "baseline"]
 
         results: list[dict[str, Any]] = []
+        paired: list[dict[str, Any]] = []
+        ceiling: dict[str, Any] = {}
+        if args.pairs:
+            from bench.pairs import run_pairs
+
+            for sc in [s for s in scenarios if s.name in PAIRED]:
+                base_sc = Scenario(
+                    f"baseline {PAIRED[sc.name]}", "GET", PAIRED[sc.name], "get", scoped
+                )
+
+                def one(side: str, sc: Scenario = sc, base_sc: Scenario = base_sc) -> Any:
+                    if side == "app":
+                        return measure(
+                            sc, app_url, script_for("get", tmp), tree(app_proc), args, "a"
+                        )
+                    base = procs["baseline"]
+                    assert base is not None
+                    return measure(base_sc, base_url, script_for("get", tmp), tree(base), args, "b")
+
+                paired.append(run_pairs(one, sc.name, args.pairs))
+            ceiling = measure_ceiling(args, lite, db_name, tmp, seeded, paired, base_url)
+            scenarios = [s for s in scenarios if s.name not in PAIRED]
         for sc in scenarios:
             target = base_url if sc.target == "baseline" else app_url
             proc = procs["baseline"] if sc.target == "baseline" else app_proc
@@ -895,6 +954,18 @@ def main() -> int:
         baseline_rps = results[0]["rps"] if results and results[0]["server"] == "baseline" else 0
         for row in results:
             row["ratio"] = round(row["rps"] / baseline_rps, 3) if baseline_rps else None
+        if args.profile:
+            from bench.pairs import profile_users_page
+
+            stop(procs["app"])
+            stop(procs["baseline"])
+            profile = profile_users_page(
+                SUPERUSER_PAGE,
+                "admin",
+                ADMIN_PASSWORD,
+                args.profile,
+                RESULTS / f"{stem}-profile.txt",
+            )
         hash_s = argon2_hash_seconds()
         parallel_rps = argon2_parallel_rps(os.cpu_count() or 1)
         report = {
@@ -918,6 +989,10 @@ def main() -> int:
             "login_ceiling_rps": round((os.cpu_count() or 1) / hash_s, 1),
             "login_ceiling_parallel_rps": round(parallel_rps, 1),
             "results": results,
+            "pairs": paired,
+            "ceiling": ceiling,
+            "profile": profile if args.profile else None,
+            "stem": stem,
         }
         write_report(report)
         return 0
@@ -930,6 +1005,62 @@ def main() -> int:
         stop(procs["baseline"])
         cleanup(lite, db_created, db_name, prefix)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+SUPERUSER_PAGE = "/api/v1/system/users?page=1&page_size=20&sort=-created_at"
+# Paired scenarios and the baseline route each is compared with.
+PAIRED = {
+    "me": "/users",
+    "users list": "/users",
+    "users list (superuser)": "/users",
+    "health": "/static",
+}
+
+
+def measure_ceiling(
+    args: argparse.Namespace,
+    lite: bool,
+    db_name: str,
+    tmp: Path,
+    seeded: Seeded,
+    paired: list[dict[str, Any]],
+    base_url: str,
+) -> dict[str, Any]:
+    """What bounds the baseline: the server's own rate (`/static`) and the database's."""
+    from bench.pairs import SCOPED_SQL, UNSCOPED_SQL, pgbench_tps, sqlite_qps
+
+    sql = SCOPED_SQL.format(pattern=seeded.scoped_dept_path + "%")
+    out: dict[str, Any] = {"connections": args.connections}
+    static = [p for p in paired if p["scenario"] == "health"]
+    if static:
+        out["static_rps"] = static[0]["base_rps"]
+    else:
+        row = run_wrk(
+            base_url + "/static",
+            script_for("get", tmp),
+            {"TOKEN": ""},
+            args.connections,
+            args.wrk_threads,
+            args.duration,
+        )
+        out["static_rps"] = round(row["rps"], 1)
+    users = [p for p in paired if PAIRED[p["scenario"]] == "/users"]
+    if users:
+        out["baseline_rps"] = statistics.median(
+            pair["baseline"]["rps"] for p in users for pair in p["pairs"]
+        )
+    if lite:
+        path = os.environ["DATABASE_URL"].split("///", 1)[1]
+        out["database"] = "sqlite3, one thread, in this process"
+        out["database_qps"] = round(sqlite_qps(path, sql, args.duration), 1)
+    else:
+        out["database"] = f"pgbench -M prepared -c {args.connections}"
+        out["database_qps"] = pgbench_tps(db_name, sql, args.connections, int(args.duration), tmp)
+        out["database_qps_unscoped"] = pgbench_tps(
+            db_name, UNSCOPED_SQL, args.connections, int(args.duration), tmp
+        )
+    log(f"ceiling: {out}")
+    return out
 
 
 def machine() -> dict[str, Any]:
@@ -990,9 +1121,13 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     rows = {r["scenario"]: r for r in report["results"]}
     out: list[tuple[str, str, bool | None]] = []
 
+    pairs = {p["scenario"]: p for p in report.get("pairs") or []}
+
     def ratio(name: str, goal: float) -> None:
         row = rows.get(name)
         value = row["ratio"] if row else None
+        if name in pairs:
+            value = pairs[name]["ratio_median"]
         out.append(
             (
                 f"{name}: >= {goal} x baseline",
@@ -1002,6 +1137,7 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         )
 
     ratio("users list", 0.6)
+    ratio("users list (superuser)", 0.6)
     ratio("me", 0.7)
     ratio("dept create", 0.35)
     ratio("user update", 0.35)
@@ -1049,7 +1185,7 @@ def targets(report: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 
 def write_report(report: dict[str, Any]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    stem = f"{report['date'][:10]}-{report['shape']}"
+    stem = report["stem"]
     m, d = report["machine"], report["data"]
     lines = [
         f"# Bench {report['shape']} shape, {report['date']}",
@@ -1081,12 +1217,76 @@ def write_report(report: dict[str, Any]) -> None:
     for target, measured, met in targets(report):
         status = "-" if met is None else ("met" if met else "**missed**")
         lines.append(f"| {target} | {measured} | {status} |")
+    lines += pairs_lines(report)
     text = "\n".join(lines) + "\n"
     (RESULTS / f"{stem}.md").write_text(text)
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     print()
     print(text)
     print(f"written: {RESULTS / stem}.md and .json")
+
+
+def pairs_lines(report: dict[str, Any]) -> list[str]:
+    """The alternating pairs, the ceiling and the profile, when the run made them."""
+    lines: list[str] = []
+    if report.get("pairs"):
+        lines += [
+            "",
+            f"Alternating pairs ({len(report['pairs'][0]['pairs'])} per scenario, app then "
+            "baseline; medians over the pairs; ratio per pair):",
+            "",
+            "| scenario | app req/s | baseline req/s | ratio median (min-max) | ratios per pair | "
+            "app p50 / p99 ms @32 | baseline p50 / p99 ms @32 | app p50 / p99 ms @1 | "
+            "baseline p50 / p99 ms @1 | server CPU ms/req app / baseline | "
+            "PG CPU ms/req app / baseline | machine busy app / baseline | "
+            "app CPU s per worker | errors |",
+            "|---|---:|---:|---|---|---|---|---|---|---|---|---|---|---:|",
+        ]
+        for p in report["pairs"]:
+            per = ", ".join(f"{r['ratio']:.2f}" for r in p["pairs"])
+            lines.append(
+                f"| {p['scenario']} vs `{p['pairs'][0]['baseline']['request']}` | "
+                f"{p['app_rps']:,.0f} | {p['base_rps']:,.0f} | {p['ratio_median']:.2f} "
+                f"({p['ratio_min']:.2f}-{p['ratio_max']:.2f}) | {per} | "
+                f"{p['app_p50_ms']:.1f} / {p['app_p99_ms']:.1f} | "
+                f"{p['base_p50_ms']:.1f} / {p['base_p99_ms']:.1f} | "
+                f"{p['app_single_p50_ms']:.1f} / {p['app_single_p99_ms']:.1f} | "
+                f"{p['base_single_p50_ms']:.1f} / {p['base_single_p99_ms']:.1f} | "
+                f"{p['app_server_cpu_ms_per_req']:.2f} / {p['base_server_cpu_ms_per_req']:.2f} | "
+                f"{p['app_postgres_cpu_ms_per_req']:.2f} / "
+                f"{p['base_postgres_cpu_ms_per_req']:.2f} | "
+                f"{p['app_machine_busy']:.0%} / {p['base_machine_busy']:.0%} | "
+                f"{p['app_workers_cpu_s']} | {p['errors']} |"
+            )
+    c = report.get("ceiling")
+    if c:
+        lines += [
+            "",
+            f"Ceiling at {c['connections']} connections: baseline `/users` "
+            f"{c.get('baseline_rps', 0):,.0f} req/s; the same server's `/static` (fixed body, "
+            f"no token, no database) {c['static_rps']:,.0f} req/s; the database alone "
+            f"({c['database']}) {c['database_qps']:,.0f} queries/s of the baseline's query"
+            + (
+                f", {c['database_qps_unscoped']:,.0f} of the same without the scope filter"
+                " (the superuser's 20 newest users)."
+                if "database_qps_unscoped" in c
+                else "."
+            ),
+        ]
+    prof = report.get("profile")
+    if prof:
+        lines += [
+            "",
+            f"Profile: {prof['requests']} sequential superuser users-page requests in-process "
+            f"(pyinstrument, no HTTP server), {prof['ms_per_request']} ms each; tree in "
+            f"`{prof['tree']}`.",
+            "",
+            "| where (innermost recognised frame) | ms per request |",
+            "|---|---:|",
+        ]
+        for where, ms in prof["split_ms_per_request"].items():
+            lines.append(f"| {where} | {ms:.2f} |")
+    return lines
 
 
 if __name__ == "__main__":
